@@ -1,0 +1,125 @@
+//! The providers of kube-apiserver's encryption at rest, and the transformer
+//! chain that picks among them.
+//!
+//! This module owns all cryptography in atrest: it is the only module that
+//! imports RustCrypto crates. Each apiserver provider (aescbc, aesgcm,
+//! secretbox, kms v1, kms v2, identity) implements [`Provider`] in a file of
+//! its own; byte layouts come from [`crate::format`], keys from
+//! [`crate::secret`]. The chain is built from a validated
+//! [`crate::config::EncryptionConfig`] and mirrors `prefixTransformers`:
+//! writes use the first provider (and its first key); reads try every
+//! provider whose prefix matches, in order, and report which one succeeded
+//! and whether the value is stale.
+//!
+//! Failures are opaque on purpose: "did not decrypt with key K", never why.
+
+use std::fmt;
+
+/// Errors from sealing or opening a value. No variant carries key material.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// The stored data is too short for the provider's layout.
+    #[error(
+        "the stored data was shorter than the required size ({needed} bytes needed, {got} present)"
+    )]
+    TooShort {
+        /// Bytes the layout needs at minimum.
+        needed: usize,
+        /// Bytes present.
+        got: usize,
+    },
+    /// Authentication or padding failed: wrong key, wrong etcd key (AAD), or tampering.
+    #[error("did not decrypt with {provider} key {key:?}")]
+    DidNotDecrypt {
+        /// Provider type, e.g. `aesgcm`.
+        provider: &'static str,
+        /// Key or KMS provider name.
+        key: String,
+    },
+    /// No key or provider of the chain owns this value's prefix.
+    #[error("{0}")]
+    NoMatch(String),
+    /// Every provider whose prefix matched failed.
+    #[error("no provider could read the value: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    AllFailed(Vec<CryptoError>),
+    /// The value's envelope (KMS v1/v2) is malformed.
+    #[error("malformed envelope: {0}")]
+    Envelope(String),
+    /// The KMS plugin could not be reached or refused to unwrap.
+    #[error("kms provider {provider:?}: {message}")]
+    Kms {
+        /// The KMS provider name.
+        provider: String,
+        /// What went wrong (never key material).
+        message: String,
+    },
+    /// The identity provider found an encrypted (`k8s:enc:`) value.
+    #[error("identity transformer tried to read encrypted data")]
+    IdentityReadEncrypted,
+    /// The OS random number generator failed.
+    #[error("the operating system's random number generator failed")]
+    Rng,
+}
+
+/// Which key of which provider read or wrote a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyUsed {
+    /// A named key of aescbc/aesgcm/secretbox.
+    Local {
+        /// `aescbc`, `aesgcm` or `secretbox`.
+        provider: &'static str,
+        /// The key name from the config.
+        name: String,
+    },
+    /// A KMS provider.
+    Kms {
+        /// `v1` or `v2`.
+        version: &'static str,
+        /// The KMS provider name.
+        name: String,
+        /// KMS v2 key ID (empty for v1).
+        key_id: String,
+    },
+    /// Plaintext through `identity`.
+    Identity,
+}
+
+impl fmt::Display for KeyUsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local { provider, name } => write!(f, "{provider}/{name}"),
+            Self::Kms { version, name, key_id } if key_id.is_empty() => {
+                write!(f, "kms{version}/{name}")
+            }
+            Self::Kms { version, name, key_id } => {
+                write!(f, "kms{version}/{name} (keyID {key_id})")
+            }
+            Self::Identity => write!(f, "identity"),
+        }
+    }
+}
+
+/// The result of reading a stored value.
+pub struct Opened {
+    /// The plaintext (the object as kube-apiserver encoded it).
+    pub plaintext: Vec<u8>,
+    /// The provider and key that read it.
+    pub key: KeyUsed,
+    /// True when anything but the first provider/key read it (the apiserver
+    /// rewrites such values on the next update).
+    pub stale: bool,
+}
+
+/// One apiserver provider: seal and open values with their authenticated data
+/// (the full etcd key, e.g. `/registry/secrets/default/s1`).
+pub trait Provider: Send + Sync {
+    /// The provider-level prefix this provider owns: `k8s:enc:aesgcm:v1:`,
+    /// `k8s:enc:kms:v2:<name>:`, or empty for identity.
+    fn prefix(&self) -> &[u8];
+
+    /// The full stored value (prefix included) for `plaintext` under etcd key `aad`.
+    fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError>;
+
+    /// Opens `data`, the stored value with [`Provider::prefix`] already removed.
+    fn open(&self, data: &[u8], aad: &[u8]) -> Result<Opened, CryptoError>;
+}

@@ -1,0 +1,9 @@
+//! Byte layouts of what kube-apiserver stores, and nothing else.
+//!
+//! This module owns the stored-value prefix grammar (`k8s:enc:<provider>:v1:<key>:`),
+//! the KMS v1 and v2 envelopes and the bounds-checked [`reader::Reader`] every
+//! decoder of untrusted bytes uses. It performs no cryptography and no I/O:
+//! decoders return structured views of the bytes, encoders build them, and
+//! every decoder has an encoder or a golden fixture.
+
+pub mod reader;

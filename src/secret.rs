@@ -1,0 +1,78 @@
+//! Key material types.
+//!
+//! This module owns every byte of secret key material that atrest holds: data
+//! encryption keys from configs, KMS DEKs and seeds after unwrapping, and keys
+//! being generated. The types zeroize on drop, implement neither `Debug`,
+//! `Display`, `Serialize` nor `Clone`, and hand out their bytes only through
+//! an explicit [`SecretBytes::expose`] call, so a key cannot reach a log line
+//! or an error message by accident.
+
+use zeroize::Zeroizing;
+
+/// Secret bytes (a key, a DEK, a seed) that are wiped from memory on drop.
+///
+/// There is deliberately no `Debug`, `Display`, `Clone` or `Serialize`.
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// Takes ownership of `bytes`; the caller's buffer is moved, not copied.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// Copies `bytes` into a new zeroizing buffer.
+    pub fn from_slice(bytes: &[u8]) -> Self {
+        Self::new(bytes.to_vec())
+    }
+
+    /// Fresh random bytes from the operating system's CSPRNG.
+    pub fn random(len: usize) -> Result<Self, getrandom::Error> {
+        let mut buf = Zeroizing::new(vec![0u8; len]);
+        getrandom::fill(&mut buf)?;
+        Ok(Self(buf))
+    }
+
+    /// The key bytes. Every call site is a place where key material is used.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Length in bytes (not secret).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A copy in a new zeroizing buffer. Named, rather than `Clone`, so that
+    /// every duplication of key material is visible in review.
+    pub fn duplicate(&self) -> Self {
+        Self::from_slice(self.expose())
+    }
+}
+
+/// Compares in constant time with respect to the contents (lengths are public).
+impl PartialEq for SecretBytes {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.expose(), other.expose());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+impl Eq for SecretBytes {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_keys_differ_and_have_the_requested_length() {
+        let a = SecretBytes::random(32).unwrap();
+        let b = SecretBytes::random(32).unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a != b);
+        assert!(a == a.duplicate());
+    }
+}
