@@ -13,6 +13,8 @@
 //!
 //! Failures are opaque on purpose: "did not decrypt with key K", never why.
 
+pub mod kms;
+
 use std::fmt;
 
 /// Errors from sealing or opening a value. No variant carries key material.
