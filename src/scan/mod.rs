@@ -3,5 +3,8 @@
 //! This module owns classification (is a stored value encrypted, by which
 //! provider and key, does it decrypt with the config's keys, is it stale or a
 //! violation) and the census. It reads records from [`crate::etcd`], decrypts
-//! through [`crate::crypto`] and pushes findings into a sink; it never renders
-//! output (see [`crate::report`]) and never prints plaintext.
+//! through [`crate::crypto`] and pushes findings into a
+//! [`crate::report::Reporter`]; it never renders output itself and never
+//! prints plaintext.
+
+pub mod finding;

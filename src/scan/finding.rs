@@ -1,0 +1,206 @@
+//! What the scanner says about one stored object, and the census of a scan.
+//!
+//! These types are the contract between [`crate::scan`] and
+//! [`crate::report`]: a reporter sees nothing else. They carry names, states
+//! and counts, never plaintext or key material. The JSON field names are the
+//! documented schema (`docs/json-schema.md`); change them only with a
+//! schema version bump.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// How a stored value is kept at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Carries a known `k8s:enc:` prefix (whether or not it was decrypted).
+    Encrypted,
+    /// No `k8s:enc:` prefix: stored as plaintext.
+    Plaintext,
+    /// Carries a `k8s:enc:` prefix that atrest does not know.
+    UnknownPrefix,
+}
+
+impl State {
+    /// The kebab-case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Encrypted => "encrypted",
+            Self::Plaintext => "plaintext",
+            Self::UnknownPrefix => "unknown-prefix",
+        }
+    }
+}
+
+/// Whether the value was proven readable with the config's keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", content = "reason", rename_all = "kebab-case")]
+pub enum Verification {
+    /// No config was given, or the value is plaintext.
+    NotAttempted,
+    /// Decrypted with a configured key, and the plaintext is a plausible object.
+    Verified,
+    /// Could not be checked (e.g. the KMS plugin is unreachable); not a failure.
+    Unverified(String),
+    /// No configured key reads the value (wrong key, tampered, pruned key).
+    Failed(String),
+}
+
+/// A problem class; the `--fail-on` classes of `atrest scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Problem {
+    /// Plaintext where the config (or, without one, policy) requires encryption.
+    Plaintext,
+    /// Encrypted, but no configured key can read it.
+    Undecryptable,
+    /// Readable, but not with the first provider/key: rewritten on the next
+    /// update, and it blocks pruning the key that reads it.
+    Stale,
+    /// A `k8s:enc:` prefix atrest does not know.
+    Unknown,
+    /// An older revision still in the file holds plaintext of an object that
+    /// is encrypted now.
+    HistoryLeak,
+}
+
+impl Problem {
+    /// Every class, in the order reports list them.
+    pub const ALL: [Problem; 5] =
+        [Self::Plaintext, Self::Undecryptable, Self::Stale, Self::Unknown, Self::HistoryLeak];
+
+    /// The kebab-case name used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plaintext => "plaintext",
+            Self::Undecryptable => "undecryptable",
+            Self::Stale => "stale",
+            Self::Unknown => "unknown",
+            Self::HistoryLeak => "history-leak",
+        }
+    }
+
+    /// Parses a `--fail-on` name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// One line of advice for an operator who sees this problem.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Self::Plaintext => {
+                "cover the resource with an encrypting provider listed first, restart every \
+                 kube-apiserver, then rewrite the objects (kubectl get <resource> -A -o json | \
+                 kubectl replace -f -)"
+            }
+            Self::Undecryptable => {
+                "restore the key that wrote it (check retired keys and backups) or delete the \
+                 object from etcd; kube-apiserver cannot read it either"
+            }
+            Self::Stale => {
+                "rewrite the objects (kubectl get <resource> -A -o json | kubectl replace -f -) \
+                 before pruning the key that still reads them"
+            }
+            Self::Unknown => "find out which provider wrote this value before changing the config",
+            Self::HistoryLeak => {
+                "compact and defragment etcd, then take a new snapshot; older snapshots keep \
+                 the plaintext until they are destroyed"
+            }
+        }
+    }
+}
+
+/// One stored object (one revision of one etcd key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The etcd key (lossy UTF-8).
+    pub key: String,
+    /// The resource as the encryption config names it (`secrets`, `deployments.apps`).
+    pub resource: Option<String>,
+    /// Namespace of a namespaced object.
+    pub namespace: Option<String>,
+    /// Object name.
+    pub name: Option<String>,
+    /// The revision of this value (etcd `mod_revision`).
+    pub revision: i64,
+    /// True for an older revision (with `--all-revisions`), false for the current value.
+    pub history: bool,
+    /// Stored size in bytes.
+    pub size: usize,
+    /// How the value is stored.
+    pub state: State,
+    /// Provider that wrote it: `aescbc`, `aesgcm`, `secretbox`, `kms-v1`, `kms-v2`.
+    pub provider: Option<String>,
+    /// Key name, or KMS provider name.
+    pub key_name: Option<String>,
+    /// KMS v2 key ID.
+    pub kms_key_id: Option<String>,
+    /// Encoding of the (decrypted or plain) object: `protobuf`, `json`, `cbor`, `unknown`.
+    pub encoding: Option<String>,
+    /// `apiVersion` of the object, when it could be read.
+    pub api_version: Option<String>,
+    /// `kind` of the object, when it could be read.
+    pub kind: Option<String>,
+    /// Whether the config's keys read it.
+    pub verification: Verification,
+    /// Read by anything but the first provider/key of its resource.
+    pub stale: bool,
+    /// Problems found with this object (empty when clean).
+    pub problems: Vec<Problem>,
+}
+
+impl Finding {
+    /// `provider/key` for census rows: `aesgcm/key1`, `kms-v2/vault`, `plaintext`.
+    pub fn key_label(&self) -> String {
+        match (&self.provider, &self.key_name) {
+            (Some(p), Some(k)) => format!("{p}/{k}"),
+            (Some(p), None) => p.clone(),
+            _ => self.state.as_str().to_string(),
+        }
+    }
+}
+
+/// Counts of a scan, per the dimensions a rotation needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Census {
+    /// Current objects examined.
+    pub objects: u64,
+    /// Older revisions examined (with `--all-revisions`).
+    pub history_revisions: u64,
+    /// Current objects per state.
+    pub by_state: BTreeMap<String, u64>,
+    /// Current objects per resource and state.
+    pub by_resource: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Current objects per namespace (cluster-scoped objects under `""`).
+    pub by_namespace: BTreeMap<String, u64>,
+    /// Current objects per `provider/key` (`aesgcm/key1: 1200`, `plaintext: 3`).
+    pub by_key: BTreeMap<String, u64>,
+    /// Findings per problem class (history included).
+    pub problems: BTreeMap<String, u64>,
+}
+
+impl Census {
+    /// Counts one finding.
+    pub fn add(&mut self, f: &Finding) {
+        for p in &f.problems {
+            *self.problems.entry(p.as_str().to_string()).or_default() += 1;
+        }
+        if f.history {
+            self.history_revisions += 1;
+            return;
+        }
+        self.objects += 1;
+        let state = f.state.as_str().to_string();
+        *self.by_state.entry(state.clone()).or_default() += 1;
+        let resource = f.resource.clone().unwrap_or_else(|| "(not an API object)".into());
+        *self.by_resource.entry(resource).or_default().entry(state).or_default() += 1;
+        *self.by_namespace.entry(f.namespace.clone().unwrap_or_default()).or_default() += 1;
+        *self.by_key.entry(f.key_label()).or_default() += 1;
+    }
+
+    /// Number of findings of a problem class.
+    pub fn count(&self, p: Problem) -> u64 {
+        self.problems.get(p.as_str()).copied().unwrap_or(0)
+    }
+}
