@@ -1,0 +1,108 @@
+//! The kube decoders against values hand-encoded by an independent
+//! implementation (`fixtures/kube/generate.py`, see its README).
+
+use std::path::PathBuf;
+
+use atrest::kube::object::{Encoding, classify};
+use atrest::kube::secret::{Extracted, RenderOptions, extract};
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/kube")
+}
+
+fn vectors() -> Vec<Value> {
+    let text = std::fs::read_to_string(dir().join("vectors.json")).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap().as_array().unwrap().clone()
+}
+
+#[test]
+fn every_vector_classifies_as_the_generator_says() {
+    let vs = vectors();
+    assert!(vs.len() >= 10);
+    for v in vs {
+        let file = v["file"].as_str().unwrap();
+        let bytes = std::fs::read(dir().join(file)).unwrap();
+        let enc = classify(&bytes);
+        assert_eq!(enc.name(), v["encoding"].as_str().unwrap(), "{file}: {enc:?}");
+        assert_eq!(enc.is_plausible(), v["plausible"].as_bool().unwrap(), "{file}: {enc:?}");
+        let want = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        match enc {
+            Encoding::Protobuf { api_version, kind } => {
+                assert_eq!(Some(api_version), want("apiVersion"), "{file}");
+                assert_eq!(Some(kind), want("kind"), "{file}");
+            }
+            Encoding::Json { api_version, kind, name, namespace } => {
+                assert_eq!(api_version, want("apiVersion"), "{file}");
+                assert_eq!(kind, want("kind"), "{file}");
+                assert_eq!(name, want("name"), "{file}");
+                assert_eq!(namespace, want("namespace"), "{file}");
+            }
+            Encoding::Cbor { api_version, kind } => {
+                assert_eq!(api_version, want("apiVersion"), "{file}");
+                assert_eq!(kind, want("kind"), "{file}");
+            }
+            Encoding::Malformed { .. } | Encoding::Unknown => {}
+        }
+    }
+}
+
+#[test]
+fn secrets_and_configmaps_render_exactly_as_kubectl_shows_them() {
+    let mut checked = 0;
+    for v in vectors() {
+        let Some(expected) = v.get("expected").and_then(Value::as_str) else { continue };
+        let file = v["file"].as_str().unwrap();
+        let bytes = std::fs::read(dir().join(file)).unwrap();
+        let want: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir().join(expected)).unwrap()).unwrap();
+        match extract(&bytes, RenderOptions::default()).unwrap() {
+            Extracted::Decoded(got) => assert_eq!(got, want, "{file}"),
+            other => panic!("{file}: {other:?}"),
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+}
+
+#[test]
+fn managed_fields_appear_only_on_request() {
+    let bytes = std::fs::read(dir().join("secret.pb")).unwrap();
+    let Extracted::Decoded(plain) = extract(&bytes, RenderOptions::default()).unwrap() else {
+        panic!("not decoded")
+    };
+    assert!(plain["metadata"].get("managedFields").is_none());
+    let Extracted::Decoded(v) =
+        extract(&bytes, RenderOptions { show_managed_fields: true }).unwrap()
+    else {
+        panic!("not decoded")
+    };
+    let mf = &v["metadata"]["managedFields"][0];
+    assert_eq!(mf["manager"], "kubectl-client-side-apply");
+    assert_eq!(mf["time"], "2023-11-14T22:13:20Z");
+    assert_eq!(mf["fieldsV1"], serde_json::json!({"f:data": {}}));
+}
+
+#[test]
+fn other_encodings_extract_as_stored() {
+    let cr = std::fs::read(dir().join("cr.json")).unwrap();
+    let Extracted::Json(v) = extract(&cr, RenderOptions::default()).unwrap() else { panic!() };
+    assert_eq!(v["color"], "blue");
+    let dep = std::fs::read(dir().join("deployment.pb")).unwrap();
+    assert!(matches!(
+        extract(&dep, RenderOptions::default()).unwrap(),
+        Extracted::Raw(Encoding::Protobuf { ref kind, .. }) if kind == "Deployment"
+    ));
+    let trunc = std::fs::read(dir().join("truncated.pb")).unwrap();
+    let err = extract(&trunc, RenderOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("runtime.Unknown"), "{err}");
+}
+
+#[test]
+fn object_meta_of_any_builtin_is_readable() {
+    let dep = std::fs::read(dir().join("deployment.pb")).unwrap();
+    let (_, unknown) = atrest::kube::object::decode_unknown(&dep).unwrap();
+    let meta = atrest::kube::secret::object_meta(unknown.raw.as_deref().unwrap()).unwrap();
+    assert_eq!(meta.name.as_deref(), Some("web"));
+    assert_eq!(meta.namespace.as_deref(), Some("prod"));
+}
