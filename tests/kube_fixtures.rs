@@ -106,3 +106,37 @@ fn object_meta_of_any_builtin_is_readable() {
     assert_eq!(meta.name.as_deref(), Some("web"));
     assert_eq!(meta.namespace.as_deref(), Some("prod"));
 }
+
+#[test]
+fn real_apiserver_secrets_decode_exactly() {
+    // Plaintexts of upstream's recorded KMS v2 etcd values (kube-apiserver
+    // 1.27/1.28), decrypted by fixtures/kube/upstream.py.
+    for name in ["dek-source-aes-gcm-key", "dek-source-hkdf-sha256-xnonce-aes-gcm-seed"] {
+        let bytes = std::fs::read(dir().join(format!("upstream-kmsv2-{name}.pb"))).unwrap();
+        let want: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir().join(format!("upstream-kmsv2-{name}.expected.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            classify(&bytes),
+            Encoding::Protobuf { api_version: "v1".into(), kind: "Secret".into() }
+        );
+        let Extracted::Decoded(got) = extract(&bytes, RenderOptions::default()).unwrap() else {
+            panic!("{name}: not decoded")
+        };
+        assert_eq!(got, want, "{name}");
+        // Upstream's value holds a managedFields entry written by the apiserver.
+        let Extracted::Decoded(full) =
+            extract(&bytes, RenderOptions { show_managed_fields: true }).unwrap()
+        else {
+            panic!()
+        };
+        let mf = &full["metadata"]["managedFields"][0];
+        assert_eq!(
+            (mf["operation"].as_str(), mf["fieldsType"].as_str()),
+            (Some("Update"), Some("FieldsV1"))
+        );
+        assert!(mf["fieldsV1"]["f:data"]["f:api_key"].is_object(), "{mf}");
+    }
+}

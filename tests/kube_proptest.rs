@@ -22,7 +22,13 @@ fn seeded() -> impl Strategy<Value = Vec<u8>> {
 
 /// A real fixture with random bytes flipped: exercises deep decoder paths.
 fn mutated_fixture() -> impl Strategy<Value = Vec<u8>> {
-    let files = ["secret.pb", "configmap.pb", "cr.cbor", "deployment.pb"];
+    let files = [
+        "secret.pb",
+        "configmap.pb",
+        "cr.cbor",
+        "deployment.pb",
+        "upstream-kmsv2-dek-source-aes-gcm-key.pb",
+    ];
     (0..files.len(), proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8), any::<usize>())
         .prop_map(move |(i, flips, cut)| {
             let path = format!("{}/fixtures/kube/{}", env!("CARGO_MANIFEST_DIR"), files[i]);
