@@ -140,3 +140,27 @@ fn real_apiserver_secrets_decode_exactly() {
         assert!(mf["fieldsV1"]["f:data"]["f:api_key"].is_object(), "{mf}");
     }
 }
+
+#[test]
+fn random_plaintexts_are_never_plausible() {
+    // What a wrong aescbc key yields: uniformly random bytes. Also force the
+    // first byte to each accepted lead byte, so the deeper checks are exercised.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..60_000usize {
+        let len = 16 + (next() % 400) as usize;
+        let mut v: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        match i % 4 {
+            0 => v[0] = b'{',
+            1 => v[..4].copy_from_slice(b"k8s\x00"),
+            2 => v[..3].copy_from_slice(&[0xd9, 0xd9, 0xf7]),
+            _ => {}
+        }
+        assert!(!atrest::kube::is_plausible(&v), "sample {i} judged plausible: {v:02x?}");
+    }
+}

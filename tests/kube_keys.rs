@@ -237,3 +237,17 @@ fn reverse_mapping_follows_cohabitation_and_checks_scope() {
         Err(KeyError::Scope { .. })
     ));
 }
+
+#[test]
+fn key_mapper_normalises_once_and_names_resources_like_the_config() {
+    let m = atrest::kube::KeyMapper::new("43da/registry/");
+    assert_eq!(m.prefix(), "/43da/registry");
+    let r = m.parse(b"/43da/registry/deployments/ns/d").unwrap();
+    assert_eq!(r.resource_name(), "deployments.apps");
+    assert_eq!(m.parse(b"/43da/registry/secrets/ns/s").unwrap().resource_name(), "secrets");
+    assert!(m.parse(b"/registry/secrets/ns/s").is_err());
+    assert_eq!(
+        m.resource_for(b"/43da/registry/ranges/servicenodeports").unwrap().resource_name(),
+        "servicenodeportallocations"
+    );
+}

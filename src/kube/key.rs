@@ -72,6 +72,17 @@ fn ser_group_resource<S: serde::Serializer>(gr: &GroupResource, s: S) -> Result<
 }
 
 impl ObjectRef {
+    /// The resource as an `EncryptionConfiguration` names it:
+    /// `secrets`, `deployments.apps`, `pandas.awesome.bears.com`.
+    pub fn resource_name(&self) -> String {
+        let gr = &self.group_resource;
+        if gr.group.is_empty() {
+            gr.resource.clone()
+        } else {
+            format!("{}.{}", gr.resource, gr.group)
+        }
+    }
+
     /// The etcd key of this object under `prefix`.
     pub fn etcd_key(&self, prefix: &str) -> String {
         let mut key = normalize_prefix(prefix);
@@ -150,6 +161,41 @@ pub fn normalize_prefix(prefix: &str) -> String {
         out.push_str(p);
     }
     out
+}
+
+/// [`parse_key`] and [`resource_for_key`] with the prefix normalised once,
+/// for mapping many keys (the scanner).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMapper {
+    prefix: String,
+}
+
+impl KeyMapper {
+    /// A mapper for `--etcd-prefix` `prefix` (any spelling; see [`normalize_prefix`]).
+    pub fn new(prefix: &str) -> Self {
+        Self { prefix: normalize_prefix(prefix) }
+    }
+
+    /// The normalised prefix, e.g. `/registry`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// See [`parse_key`].
+    pub fn parse(&self, key: &[u8]) -> Result<ObjectRef, KeyError> {
+        parse_key(key, &self.prefix)
+    }
+
+    /// See [`resource_for_key`].
+    pub fn resource_for(&self, key: &[u8]) -> Result<ObjectRef, KeyError> {
+        resource_for_key(key, &self.prefix)
+    }
+}
+
+impl Default for KeyMapper {
+    fn default() -> Self {
+        Self::new(DEFAULT_PREFIX)
+    }
 }
 
 /// Maps an etcd key to the API object it holds.
@@ -274,8 +320,17 @@ fn lossy(key: &[u8]) -> String {
 }
 
 fn classify(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
-    let prefix = normalize_prefix(prefix);
-    let outside = || KeyError::OutsidePrefix { key: lossy(key), prefix: prefix.clone() };
+    let prefix: std::borrow::Cow<'_, str> = if prefix.is_empty()
+        || (prefix.starts_with('/')
+            && !prefix.ends_with('/')
+            && !prefix.contains("//")
+            && !prefix.split('/').any(|s| s == "." || s == ".."))
+    {
+        prefix.into()
+    } else {
+        normalize_prefix(prefix).into()
+    };
+    let outside = || KeyError::OutsidePrefix { key: lossy(key), prefix: prefix.to_string() };
     let rest = key.strip_prefix(prefix.as_bytes()).ok_or_else(outside)?;
     let rest = rest.strip_prefix(b"/").ok_or_else(outside)?;
     let malformed = |reason: String| KeyError::Malformed { key: lossy(key), reason };

@@ -17,7 +17,7 @@ pub mod resources;
 pub mod secret;
 
 pub use key::{
-    DEFAULT_PREFIX, KeyError, ObjectRef, Origin, object_key, parse_key, resource_for_key,
+    DEFAULT_PREFIX, KeyError, KeyMapper, ObjectRef, Origin, object_key, parse_key, resource_for_key,
 };
 pub use object::{Encoding, ObjectError, classify, is_plausible};
 pub use secret::{Extracted, RenderOptions, extract};
