@@ -3,3 +3,21 @@
 //! plaintext object is encoded (protobuf `k8s\0`, JSON, CBOR).
 //!
 //! This module owns no I/O and no cryptography.
+//!
+//! * [`key`]: etcd key ↔ [`key::ObjectRef`] (group/resource as the
+//!   `EncryptionConfiguration` names it, namespace, name);
+//! * [`resources`]: the table of built-in resources of kube-apiserver ~1.36;
+//! * [`object`]: encoding classification and the plausibility verdict for
+//!   decrypted values;
+//! * [`secret`]: `v1.Secret` / `v1.ConfigMap` protobuf decoding for `extract`.
+
+pub mod key;
+pub mod object;
+pub mod resources;
+pub mod secret;
+
+pub use key::{
+    DEFAULT_PREFIX, KeyError, KeyMapper, ObjectRef, Origin, object_key, parse_key, resource_for_key,
+};
+pub use object::{Encoding, ObjectError, classify, is_plausible};
+pub use secret::{Extracted, RenderOptions, extract};
