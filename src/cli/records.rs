@@ -79,6 +79,13 @@ pub struct Args {
     /// Read a snapshot whose SHA-256 trailer does not match (warns).
     #[arg(long)]
     allow_trailer_mismatch: bool,
+    #[command(flatten)]
+    live: Box<LiveArgs>,
+}
+
+/// Flags for a live cluster (like etcdctl's).
+#[derive(clap::Args)]
+struct LiveArgs {
     /// Live: comma-separated endpoints.
     #[arg(
         long,
@@ -214,15 +221,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 .with_context(|| format!("cannot read {}", path.display()))?
         }
         None => {
+            let live = &args.live;
             let options = LiveOptions {
-                endpoints: args.endpoints.clone(),
-                cacert: args.cacert.clone(),
-                cert: args.cert.clone(),
-                key: args.key_file.clone(),
-                user: args.user.clone(),
-                password: args.password.clone(),
-                revision: args.revision,
-                request_timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+                endpoints: live.endpoints.clone(),
+                cacert: live.cacert.clone(),
+                cert: live.cert.clone(),
+                key: live.key_file.clone(),
+                user: live.user.clone(),
+                password: live.password.clone(),
+                revision: live.revision,
+                request_timeout: std::time::Duration::from_secs(live.timeout.max(1)),
                 ..LiveOptions::default()
             };
             Box::new(LiveSource::connect(options)?)

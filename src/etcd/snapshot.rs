@@ -228,3 +228,131 @@ impl RecordSource for BboltSource {
         walk(db, self.path.clone(), query)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::bbolt::page;
+    use super::*;
+
+    const SNAP: &[u8] = include_bytes!("../../fixtures/etcd/snapshot.db");
+    const PS: usize = 4096;
+
+    fn open(bytes: Vec<u8>) -> Result<BboltSource, SourceError> {
+        BboltSource::from_bytes(Bytes::Owned(bytes), Path::new("copy.db"), &OpenOptions::default())
+    }
+
+    /// Opens and walks both views; returns the first error met.
+    fn first_error(bytes: Vec<u8>) -> Option<String> {
+        let mut s = match open(bytes) {
+            Ok(s) => s,
+            Err(e) => return Some(e.to_string()),
+        };
+        for q in [Query::current(), Query::history()] {
+            match s.records(&q) {
+                Err(e) => return Some(e.to_string()),
+                Ok(mut it) => {
+                    if let Some(Err(e)) = it.find(|r| r.is_err()) {
+                        return Some(e.to_string());
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn root_page() -> usize {
+        let db = Db::open(SNAP).unwrap();
+        db.meta().root as usize
+    }
+
+    #[test]
+    fn intact_fixture_reads() {
+        let s = open(SNAP.to_vec()).unwrap();
+        assert_eq!(s.info().trailer, Trailer::Valid);
+        assert_eq!(s.info().kind, SourceKind::Snapshot);
+        assert_eq!(first_error(SNAP.to_vec()), None);
+    }
+
+    #[test]
+    fn corrupt_copies_name_what_is_wrong() {
+        let len = SNAP.len() - TRAILER_LEN;
+        let body = &SNAP[..len];
+        let skip = OpenOptions { skip_trailer_check: true, ..OpenOptions::default() };
+        let open_skip =
+            |b: Vec<u8>| BboltSource::from_bytes(Bytes::Owned(b), Path::new("copy.db"), &skip);
+
+        assert!(first_error(Vec::new()).unwrap().contains("empty file"));
+        // Truncated: half the pages gone.
+        let e = first_error(body[..2 * PS + 100].to_vec()).unwrap();
+        assert!(e.contains("file truncated"), "{e}");
+        // Zeroed meta pages.
+        let mut z = body.to_vec();
+        z[..2 * PS].fill(0);
+        let e = first_error(z).unwrap();
+        assert!(e.contains("no valid meta page"), "{e}");
+        // Bad checksum in both metas.
+        let mut c = body.to_vec();
+        c[PAGE_CHECK_AT] ^= 0x55;
+        c[PS + PAGE_CHECK_AT] ^= 0x55;
+        let e = first_error(c).unwrap();
+        assert!(
+            e.contains("checksum") && e.contains("meta page 0") && e.contains("meta page 1"),
+            "{e}"
+        );
+        // Page id mismatch in the root bucket page.
+        let root = root_page();
+        let mut m = body.to_vec();
+        m[root * PS..root * PS + 8].copy_from_slice(&77u64.to_le_bytes());
+        let e = first_error(m).unwrap();
+        assert!(
+            e.contains(&format!("page {root} at offset {}: header says page id 77", root * PS)),
+            "{e}"
+        );
+        // Overflow count past the end of the file.
+        let mut o = body.to_vec();
+        o[root * PS + 12..root * PS + 16].copy_from_slice(&1000u32.to_le_bytes());
+        let e = first_error(o).unwrap();
+        assert!(e.contains(&format!("page {root}: overflow 1000 runs past the end")), "{e}");
+        // A branch page pointing at itself.
+        let mut cyc = body.to_vec();
+        let br = page::encode_branch(root as u64, PS, &[(b"key", root as u64)]);
+        cyc[root * PS..(root + 1) * PS].copy_from_slice(&br);
+        let e = first_error(cyc).unwrap();
+        assert!(e.contains(&format!("page {root} reached twice")), "{e}");
+        // Random bytes.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let rnd: Vec<u8> = (0..3 * PS)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert!(first_error(rnd).unwrap().contains("no valid meta page"));
+        // Bad trailer: refused, then accepted with a warning when allowed.
+        let mut t = SNAP.to_vec();
+        let n = t.len();
+        t[n - 1] ^= 1;
+        let e = open(t.clone()).err().unwrap().to_string();
+        assert!(e.contains("trailer"), "{e}");
+        let allow = OpenOptions { allow_trailer_mismatch: true, ..OpenOptions::default() };
+        let s =
+            BboltSource::from_bytes(Bytes::Owned(t.clone()), Path::new("copy.db"), &allow).unwrap();
+        assert!(matches!(s.info().trailer, Trailer::Mismatch { .. }));
+        assert_eq!(s.info().warnings.len(), 1);
+        assert_eq!(open_skip(t).unwrap().info().trailer, Trailer::NotChecked);
+        // A damaged record value: reported per record, the walk goes on.
+        let needle = b"/registry/configmaps/default/c1";
+        let at = body.windows(needle.len()).position(|w| w == needle).unwrap();
+        let mut r = body.to_vec();
+        r[at - 2] = 0xff; // the KeyValue's key tag: wire type 7
+        let mut s = open_skip(r).unwrap();
+        let items: Vec<_> = s.records(&Query::history()).unwrap().collect();
+        assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
+        assert_eq!(items.iter().filter(|i| i.is_ok()).count(), 6);
+    }
+
+    /// Offset of the checksum's first byte in a meta page.
+    const PAGE_CHECK_AT: usize = page::PAGE_HEADER_SIZE + page::META_CHECKED_LEN;
+}
