@@ -27,7 +27,7 @@
 //! ```
 //!
 //! Nothing in the library depends on the CLI (`src/cli/`, binary only).
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;

@@ -125,3 +125,11 @@ pub trait Provider: Send + Sync {
     /// Opens `data`, the stored value with [`Provider::prefix`] already removed.
     fn open(&self, data: &[u8], aad: &[u8]) -> Result<Opened, CryptoError>;
 }
+
+/// SHA-256 of `data` (integrity checks outside this module, e.g. the
+/// trailer of an `etcdctl snapshot save` file, use this instead of
+/// importing a hash crate themselves).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}

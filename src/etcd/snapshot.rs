@@ -1,0 +1,358 @@
+//! etcd's backend file as a [`RecordSource`]: `etcdctl snapshot save` output
+//! and a member's `member/snap/db`.
+//!
+//! This module owns turning the bbolt `key` bucket into [`Record`]s (current
+//! view and full history), reading the `meta` bucket (consistent index,
+//! compaction revisions) and checking a snapshot's SHA-256 trailer. The tree
+//! walk is [`super::bbolt`]'s; the record layout is [`super::mvcc`]'s.
+//!
+//! Current view, with memory bounded by the number of keys (not values):
+//! bbolt sorts the `key` bucket by revision, so a first pass keeps, per etcd
+//! key, a borrowed slice of the key (pointing into the map) and its latest
+//! revision; a second pass emits the records whose revision is that latest
+//! one and not a tombstone. Output order is revision order.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::bbolt::mmap::Bytes;
+use super::bbolt::{BboltError, BucketRoot, Db, Entry};
+use super::mvcc::{self, KeyValueRef, Revision};
+use super::{
+    BboltInfo, OpenOptions, Query, Record, RecordSource, Records, SourceError, SourceInfo,
+    SourceKind, Trailer, View,
+};
+
+/// Length of the SHA-256 trailer `etcdctl snapshot save` appends.
+pub const TRAILER_LEN: usize = 32;
+
+/// A bbolt snapshot or data file.
+pub struct BboltSource {
+    bytes: Bytes,
+    /// Length of the bbolt part (file length minus any trailer).
+    len: usize,
+    path: PathBuf,
+    info: SourceInfo,
+}
+
+impl BboltSource {
+    /// Maps and validates the file at `path`.
+    pub fn open(path: &Path, options: &OpenOptions) -> Result<BboltSource, SourceError> {
+        let io = |source| SourceError::Io { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let bytes = Bytes::map(&file).map_err(io)?;
+        BboltSource::from_bytes(bytes, path, options)
+    }
+
+    /// Validates bytes already in memory (tests, fuzzing); `path` names them in errors.
+    pub fn from_bytes(
+        bytes: Bytes,
+        path: &Path,
+        options: &OpenOptions,
+    ) -> Result<BboltSource, SourceError> {
+        let path = path.to_path_buf();
+        let bb = |source| SourceError::Bbolt { path: path.clone(), source };
+        let file_len = bytes.len();
+        let db = Db::open(&bytes).map_err(bb)?;
+        let meta = *db.meta();
+        let ps = meta.page_size as usize;
+        let has_trailer = file_len % ps == TRAILER_LEN;
+        let len = if has_trailer { file_len - TRAILER_LEN } else { file_len };
+        let kind = if has_trailer { SourceKind::Snapshot } else { SourceKind::DataFile };
+        let mut info = SourceInfo::new(kind, path.display().to_string());
+        info.has_history = true;
+        info.bbolt = Some(BboltInfo {
+            page_size: meta.page_size,
+            meta_page: meta.page,
+            txid: meta.txid,
+            pages: meta.pgid,
+            file_len: file_len as u64,
+        });
+        if has_trailer {
+            info.trailer = if options.skip_trailer_check {
+                Trailer::NotChecked
+            } else {
+                let stored = hex::encode(&bytes[len..]);
+                let computed = hex::encode(crate::crypto::sha256(&bytes[..len]));
+                if stored == computed {
+                    Trailer::Valid
+                } else if options.allow_trailer_mismatch {
+                    info.warnings.push(format!(
+                        "snapshot SHA-256 trailer {stored} does not match the data ({computed}); reading anyway"
+                    ));
+                    Trailer::Mismatch { stored, computed }
+                } else {
+                    return Err(SourceError::TrailerMismatch { path, stored, computed });
+                }
+            };
+        }
+        let src = BboltSource { bytes, len, path: path.clone(), info };
+        let (rev, compact, scheduled, ci) = {
+            let db = src.db()?;
+            let key = src.bucket(&db, "key")?;
+            let rev = match db.last(key).map_err(&bb)? {
+                Some(e) => {
+                    Some(Revision::parse(e.key).map_err(|source| record_err(&e, source))?.main)
+                }
+                None => None,
+            };
+            let meta_b = db.bucket(b"meta").map_err(&bb)?;
+            let (mut compact, mut scheduled, mut ci) = (None, None, None);
+            if let Some(m) = meta_b {
+                compact =
+                    db.get(m, b"finishedCompactRev").map_err(&bb)?.and_then(mvcc::meta_revision);
+                scheduled =
+                    db.get(m, b"scheduledCompactRev").map_err(&bb)?.and_then(mvcc::meta_revision);
+                ci = db.get(m, b"consistent_index").map_err(&bb)?.and_then(mvcc::meta_u64);
+            }
+            (rev, compact, scheduled, ci)
+        };
+        let mut src = src;
+        src.info.revision = rev;
+        src.info.compact_revision = compact;
+        src.info.scheduled_compact_revision = scheduled;
+        src.info.consistent_index = ci;
+        Ok(src)
+    }
+
+    /// The validated bbolt view of the file.
+    pub fn db(&self) -> Result<Db<'_>, SourceError> {
+        Db::open(&self.bytes[..self.len])
+            .map_err(|source| SourceError::Bbolt { path: self.path.clone(), source })
+    }
+
+    fn bucket<'a>(&self, db: &Db<'a>, name: &str) -> Result<BucketRoot<'a>, SourceError> {
+        db.bucket(name.as_bytes())
+            .map_err(|source| SourceError::Bbolt { path: self.path.clone(), source })?
+            .ok_or_else(|| SourceError::NotEtcd {
+                path: self.path.clone(),
+                what: format!("no {name:?} bucket"),
+            })
+    }
+}
+
+fn record_err(e: &Entry<'_>, source: mvcc::MvccError) -> SourceError {
+    SourceError::Record { key_hex: hex::encode(e.key), pgid: e.pgid, source }
+}
+
+/// One decoded `key` bucket entry.
+struct Decoded<'a> {
+    rev: Revision,
+    kv: KeyValueRef<'a>,
+}
+
+fn decode<'a>(e: &Entry<'a>) -> Result<Decoded<'a>, SourceError> {
+    if e.is_bucket {
+        return Err(SourceError::Record {
+            key_hex: hex::encode(e.key),
+            pgid: e.pgid,
+            source: mvcc::MvccError::BadRevisionKey { hex: hex::encode(e.key) },
+        });
+    }
+    let rev = Revision::parse(e.key).map_err(|s| record_err(e, s))?;
+    let kv = KeyValueRef::decode(e.value).map_err(|s| record_err(e, s))?;
+    Ok(Decoded { rev, kv })
+}
+
+fn to_record(d: &Decoded<'_>) -> Record {
+    Record {
+        key: d.kv.key.to_vec(),
+        value: d.kv.value.to_vec(),
+        create_revision: d.kv.create_revision,
+        mod_revision: d.rev.main,
+        version: d.kv.version,
+        lease: d.kv.lease,
+        sub_revision: d.rev.sub,
+        tombstone: d.rev.tombstone,
+    }
+}
+
+/// Walks the `key` bucket of `db`: the engine behind [`BboltSource`]'s
+/// records, usable on any validated [`Db`] (benches, fuzzing).
+pub fn walk<'a>(db: Db<'a>, path: PathBuf, query: &Query) -> Result<Records<'a>, SourceError> {
+    let key = match db.bucket(b"key") {
+        Ok(Some(k)) => k,
+        Ok(None) => return Err(SourceError::NotEtcd { path, what: "no \"key\" bucket".into() }),
+        Err(source) => return Err(SourceError::Bbolt { path, source }),
+    };
+    let bb = move |source: BboltError| SourceError::Bbolt { path: path.clone(), source };
+    let prefix = query.prefix.clone();
+    match query.view {
+        View::History => Ok(Box::new(db.entries(key).filter_map(move |e| {
+            let e = match e {
+                Ok(e) => e,
+                Err(err) => return Some(Err(bb(err))),
+            };
+            match decode(&e) {
+                Ok(d) if d.kv.key.starts_with(&prefix) => Some(Ok(to_record(&d))),
+                Ok(_) => None,
+                Err(err) => Some(Err(err)),
+            }
+        }))),
+        View::Current => {
+            // Pass 1: latest revision per key; keys borrowed from the file.
+            let mut latest: HashMap<&'a [u8], Revision> = HashMap::new();
+            for e in db.entries(key).flatten() {
+                if let Ok(d) = decode(&e)
+                    && d.kv.key.starts_with(&prefix)
+                {
+                    latest.insert(d.kv.key, d.rev);
+                }
+            }
+            // Pass 2: emit the latest live revision of each key.
+            Ok(Box::new(db.entries(key).filter_map(move |e| {
+                let e = match e {
+                    Ok(e) => e,
+                    Err(err) => return Some(Err(bb(err))),
+                };
+                match decode(&e) {
+                    Ok(d) if !d.rev.tombstone && latest.get(d.kv.key) == Some(&d.rev) => {
+                        Some(Ok(to_record(&d)))
+                    }
+                    Ok(_) => None,
+                    Err(err) => Some(Err(err)),
+                }
+            })))
+        }
+    }
+}
+
+impl RecordSource for BboltSource {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn records(&mut self, query: &Query) -> Result<Records<'_>, SourceError> {
+        let db = Db::open(&self.bytes[..self.len])
+            .map_err(|source| SourceError::Bbolt { path: self.path.clone(), source })?;
+        walk(db, self.path.clone(), query)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::bbolt::page;
+    use super::*;
+
+    const SNAP: &[u8] = include_bytes!("../../fixtures/etcd/snapshot.db");
+    const PS: usize = 4096;
+
+    fn open(bytes: Vec<u8>) -> Result<BboltSource, SourceError> {
+        BboltSource::from_bytes(Bytes::Owned(bytes), Path::new("copy.db"), &OpenOptions::default())
+    }
+
+    /// Opens and walks both views; returns the first error met.
+    fn first_error(bytes: Vec<u8>) -> Option<String> {
+        let mut s = match open(bytes) {
+            Ok(s) => s,
+            Err(e) => return Some(e.to_string()),
+        };
+        for q in [Query::current(), Query::history()] {
+            match s.records(&q) {
+                Err(e) => return Some(e.to_string()),
+                Ok(mut it) => {
+                    if let Some(Err(e)) = it.find(|r| r.is_err()) {
+                        return Some(e.to_string());
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn root_page() -> usize {
+        let db = Db::open(SNAP).unwrap();
+        db.meta().root as usize
+    }
+
+    #[test]
+    fn intact_fixture_reads() {
+        let s = open(SNAP.to_vec()).unwrap();
+        assert_eq!(s.info().trailer, Trailer::Valid);
+        assert_eq!(s.info().kind, SourceKind::Snapshot);
+        assert_eq!(first_error(SNAP.to_vec()), None);
+    }
+
+    #[test]
+    fn corrupt_copies_name_what_is_wrong() {
+        let len = SNAP.len() - TRAILER_LEN;
+        let body = &SNAP[..len];
+        let skip = OpenOptions { skip_trailer_check: true, ..OpenOptions::default() };
+        let open_skip =
+            |b: Vec<u8>| BboltSource::from_bytes(Bytes::Owned(b), Path::new("copy.db"), &skip);
+
+        assert!(first_error(Vec::new()).unwrap().contains("empty file"));
+        // Truncated: half the pages gone.
+        let e = first_error(body[..2 * PS + 100].to_vec()).unwrap();
+        assert!(e.contains("file truncated"), "{e}");
+        // Zeroed meta pages.
+        let mut z = body.to_vec();
+        z[..2 * PS].fill(0);
+        let e = first_error(z).unwrap();
+        assert!(e.contains("no valid meta page"), "{e}");
+        // Bad checksum in both metas.
+        let mut c = body.to_vec();
+        c[PAGE_CHECK_AT] ^= 0x55;
+        c[PS + PAGE_CHECK_AT] ^= 0x55;
+        let e = first_error(c).unwrap();
+        assert!(
+            e.contains("checksum") && e.contains("meta page 0") && e.contains("meta page 1"),
+            "{e}"
+        );
+        // Page id mismatch in the root bucket page.
+        let root = root_page();
+        let mut m = body.to_vec();
+        m[root * PS..root * PS + 8].copy_from_slice(&77u64.to_le_bytes());
+        let e = first_error(m).unwrap();
+        assert!(
+            e.contains(&format!("page {root} at offset {}: header says page id 77", root * PS)),
+            "{e}"
+        );
+        // Overflow count past the end of the file.
+        let mut o = body.to_vec();
+        o[root * PS + 12..root * PS + 16].copy_from_slice(&1000u32.to_le_bytes());
+        let e = first_error(o).unwrap();
+        assert!(e.contains(&format!("page {root}: overflow 1000 runs past the end")), "{e}");
+        // A branch page pointing at itself.
+        let mut cyc = body.to_vec();
+        let br = page::encode_branch(root as u64, PS, &[(b"key", root as u64)]);
+        cyc[root * PS..(root + 1) * PS].copy_from_slice(&br);
+        let e = first_error(cyc).unwrap();
+        assert!(e.contains(&format!("page {root} reached twice")), "{e}");
+        // Random bytes.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let rnd: Vec<u8> = (0..3 * PS)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert!(first_error(rnd).unwrap().contains("no valid meta page"));
+        // Bad trailer: refused, then accepted with a warning when allowed.
+        let mut t = SNAP.to_vec();
+        let n = t.len();
+        t[n - 1] ^= 1;
+        let e = open(t.clone()).err().unwrap().to_string();
+        assert!(e.contains("trailer"), "{e}");
+        let allow = OpenOptions { allow_trailer_mismatch: true, ..OpenOptions::default() };
+        let s =
+            BboltSource::from_bytes(Bytes::Owned(t.clone()), Path::new("copy.db"), &allow).unwrap();
+        assert!(matches!(s.info().trailer, Trailer::Mismatch { .. }));
+        assert_eq!(s.info().warnings.len(), 1);
+        assert_eq!(open_skip(t).unwrap().info().trailer, Trailer::NotChecked);
+        // A damaged record value: reported per record, the walk goes on.
+        let needle = b"/registry/configmaps/default/c1";
+        let at = body.windows(needle.len()).position(|w| w == needle).unwrap();
+        let mut r = body.to_vec();
+        r[at - 2] = 0xff; // the KeyValue's key tag: wire type 7
+        let mut s = open_skip(r).unwrap();
+        let items: Vec<_> = s.records(&Query::history()).unwrap().collect();
+        assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
+        assert_eq!(items.iter().filter(|i| i.is_ok()).count(), 6);
+    }
+
+    /// Offset of the checksum's first byte in a meta page.
+    const PAGE_CHECK_AT: usize = page::PAGE_HEADER_SIZE + page::META_CHECKED_LEN;
+}

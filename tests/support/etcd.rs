@@ -1,0 +1,237 @@
+//! A real etcd for tests: `/usr/bin/etcd` on 127.0.0.1 with free ports and a
+//! temp data dir, healthy before `start` returns, killed and reaped by PID on
+//! drop. The TLS variant makes a throwaway CA, a server cert for 127.0.0.1
+//! and client certs with an RSA (PKCS#1) and an EC (SEC1) key using the
+//! `openssl` CLI, and requires client certificates.
+//!
+//! Use from a test file with `mod support;` and `support::etcd::Etcd::start()`.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ETCD: &str = "/usr/bin/etcd";
+pub const ETCDCTL: &str = "/usr/bin/etcdctl";
+
+/// Certificates of a TLS etcd.
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub ca_key: PathBuf,
+    pub rsa_cert: PathBuf,
+    pub rsa_key: PathBuf,
+    pub ec_cert: PathBuf,
+    pub ec_key: PathBuf,
+}
+
+pub struct Etcd {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT` (no scheme).
+    pub endpoint: String,
+    pub tls: Option<TlsFiles>,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Makes a CA, a server cert for 127.0.0.1 and two client certs in `dir`.
+pub fn make_pki(dir: &Path) -> TlsFiles {
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=atrest-test-ca",
+            "-days",
+            "2",
+        ],
+    );
+    let sign = |name: &str, cn: &str, ext: &str| {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-new",
+                "-key",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={cn}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-days",
+                "2",
+                "-extfile",
+                ext,
+            ],
+        );
+    };
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server.key"]);
+    sign("server", "etcd-server", "server.ext");
+    openssl(dir, &["genrsa", "-traditional", "-out", "client-rsa.key", "2048"]);
+    sign("client-rsa", "kube-apiserver-etcd-client", "client.ext");
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "client-ec.key"]);
+    sign("client-ec", "kube-apiserver-etcd-client", "client.ext");
+    TlsFiles {
+        ca: dir.join("ca.crt"),
+        ca_key: dir.join("ca.key"),
+        rsa_cert: dir.join("client-rsa.crt"),
+        rsa_key: dir.join("client-rsa.key"),
+        ec_cert: dir.join("client-ec.crt"),
+        ec_key: dir.join("client-ec.key"),
+    }
+}
+
+impl Etcd {
+    /// A plain-HTTP etcd.
+    pub fn start() -> Etcd {
+        Self::launch(false)
+    }
+
+    /// An etcd that requires TLS client certificates.
+    pub fn start_tls() -> Etcd {
+        Self::launch(true)
+    }
+
+    fn launch(tls: bool) -> Etcd {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = tls.then(|| make_pki(dir.path()));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let (cport, pport) = (free_port(), free_port());
+        let curl = format!("{scheme}://127.0.0.1:{cport}");
+        let purl = format!("http://127.0.0.1:{pport}");
+        let mut cmd = Command::new(ETCD);
+        cmd.args(["--name", "t", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &curl, "--advertise-client-urls", &curl])
+            .args(["--listen-peer-urls", &purl, "--initial-advertise-peer-urls", &purl])
+            .args([
+                "--initial-cluster",
+                &format!("t={purl}"),
+                "--logger",
+                "zap",
+                "--log-outputs",
+                "stderr",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(t) = &tls {
+            cmd.arg("--cert-file").arg(dir.path().join("server.crt"));
+            cmd.arg("--key-file").arg(dir.path().join("server.key"));
+            cmd.arg("--trusted-ca-file").arg(&t.ca);
+            cmd.arg("--client-cert-auth");
+        }
+        let child = cmd.spawn().expect("start /usr/bin/etcd");
+        let etcd = Etcd { child: Some(child), dir, endpoint: format!("127.0.0.1:{cport}"), tls };
+        etcd.wait_healthy();
+        etcd
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let ok = self
+                .etcdctl()
+                .args(["endpoint", "health", "--command-timeout=1s"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("etcd at {} did not become healthy", self.endpoint);
+    }
+
+    /// `etcdctl` preset with the endpoint (and the RSA client cert for TLS).
+    pub fn etcdctl(&self) -> Command {
+        let mut c = Command::new(ETCDCTL);
+        c.env("ETCDCTL_API", "3");
+        match &self.tls {
+            None => {
+                c.arg(format!("--endpoints=http://{}", self.endpoint));
+            }
+            Some(t) => {
+                c.arg(format!("--endpoints=https://{}", self.endpoint));
+                c.arg(format!("--cacert={}", t.ca.display()));
+                c.arg(format!("--cert={}", t.rsa_cert.display()));
+                c.arg(format!("--key={}", t.rsa_key.display()));
+            }
+        }
+        c
+    }
+
+    /// Runs etcdctl, asserts success, returns stdout.
+    pub fn ctl(&self, args: &[&str]) -> Vec<u8> {
+        let out = self.etcdctl().args(args).output().unwrap();
+        assert!(out.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    /// The member's backend file.
+    pub fn data_db(&self) -> PathBuf {
+        self.dir.path().join("data/member/snap/db")
+    }
+
+    /// Stops etcd by PID: SIGTERM (etcd commits its backend and exits),
+    /// SIGKILL after 10 s, then reaps it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
