@@ -1,9 +1,325 @@
-//! `atrest encrypt` (not implemented yet).
+//! `atrest encrypt`: the exact bytes kube-apiserver would store for a value.
+//!
+//! Also home of the helpers the crypto commands share (`encrypt`, `decrypt`):
+//! loading the config, mapping an etcd key to its resource, and reading and
+//! writing raw bytes.
 
-/// Not implemented yet.
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use atrest::config::{EncryptionConfig, GroupResource};
+use atrest::crypto::Chain;
+
+/// Encrypt a plaintext object value as kube-apiserver would store it in etcd.
+///
+/// Reads the plaintext (the object as kube-apiserver encodes it: protobuf
+/// `k8s\0…`, JSON, …) and writes the stored value: the first provider and key
+/// of the config entry that covers the resource, with the etcd key as
+/// authenticated data (aesgcm, KMS). The resource comes from the etcd key
+/// (`/registry/secrets/ns/n` → `secrets`, `/registry/deployments/ns/n` →
+/// `deployments.apps`). A resource no entry covers stays plaintext, as in
+/// kube-apiserver; a note on stderr says so.
+///
+/// Output is raw bytes (binary); nonces are random, so two runs differ.
+///
+/// Exit codes: 0 written; 2 unreadable input or config, bad etcd key, or the
+/// provider could not encrypt (e.g. KMS plugin unavailable).
+///
+/// Example:
+///   atrest encrypt --config /etc/kubernetes/enc.yaml \
+///     --etcd-key /registry/secrets/default/s1 --input secret.pb --output stored.bin
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// EncryptionConfiguration file (apiserver.config.k8s.io/v1).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Full etcd key the value is stored under, e.g. /registry/secrets/default/s1.
+    #[arg(long, value_name = "KEY")]
+    etcd_key: String,
+    /// kube-apiserver's --etcd-prefix (used to find the resource in the key).
+    #[arg(long, value_name = "PREFIX", default_value = "/registry")]
+    prefix: String,
+    /// Plaintext input file [default: stdin].
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Output file for the stored value [default: stdout].
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("atrest encrypt is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let cfg = load_config(&args.config)?;
+    let gr = resource_for_key(&args.etcd_key, &args.prefix)?;
+    let chain = Chain::for_resource(&cfg, &gr)
+        .with_context(|| format!("cannot build the providers for {gr}"))?;
+    if !chain.is_covered() {
+        eprintln!("atrest: note: {gr} is not covered by the config; the value stays plaintext");
+    }
+    let plaintext = read_input(args.input.as_deref())?;
+    let stored = chain
+        .seal(&plaintext, args.etcd_key.as_bytes())
+        .with_context(|| format!("cannot encrypt for {gr}"))?;
+    write_output(args.output.as_deref(), &stored)?;
+    Ok(super::EXIT_OK)
+}
+
+/// Loads and validates an EncryptionConfiguration. The one place the crypto
+/// commands get a config from; swap in `atrest::config::load` when it lands.
+pub(super) fn load_config(path: &Path) -> anyhow::Result<EncryptionConfig> {
+    temporary_loader::load(path).with_context(|| format!("cannot use config {}", path.display()))
+}
+
+/// The GroupResource kube-apiserver stores under `etcd_key`.
+///
+/// Minimal private mapping until `crate::kube` has one: built-in resources
+/// sit directly under the prefix (with a few renamed prefixes); a first path
+/// segment containing a dot is an API group (CRDs, CRs, aggregated APIs).
+pub(super) fn resource_for_key(etcd_key: &str, prefix: &str) -> anyhow::Result<GroupResource> {
+    let prefix = format!("/{}/", prefix.trim_matches('/'));
+    let prefix = if prefix == "//" { "/".to_string() } else { prefix };
+    let rest = etcd_key.strip_prefix(prefix.as_str()).with_context(|| {
+        format!(
+            "etcd key {etcd_key:?} does not start with the etcd prefix {prefix:?} (see --prefix)"
+        )
+    })?;
+    let mut parts = rest.split('/');
+    let first = parts.next().unwrap_or_default();
+    let second = parts.next();
+    if first.is_empty() || second.is_none_or(str::is_empty) {
+        anyhow::bail!("etcd key {etcd_key:?} has no <resource>/<name> after {prefix:?}");
+    }
+    let second = second.unwrap_or_default();
+    if first.contains('.') {
+        return Ok(GroupResource::new(first, second));
+    }
+    let (group, resource) = match (first, second) {
+        ("services", "specs") => ("", "services"),
+        ("services", "endpoints") => ("", "endpoints"),
+        ("minions", _) => ("", "nodes"),
+        ("controllers", _) => ("", "replicationcontrollers"),
+        ("ingress", _) => ("networking.k8s.io", "ingresses"),
+        (
+            "deployments" | "daemonsets" | "replicasets" | "statefulsets" | "controllerrevisions",
+            _,
+        ) => ("apps", first),
+        ("jobs" | "cronjobs", _) => ("batch", first),
+        ("roles" | "rolebindings" | "clusterroles" | "clusterrolebindings", _) => {
+            ("rbac.authorization.k8s.io", first)
+        }
+        ("leases", _) => ("coordination.k8s.io", first),
+        ("networkpolicies" | "ingressclasses", _) => ("networking.k8s.io", first),
+        ("horizontalpodautoscalers", _) => ("autoscaling", first),
+        ("poddisruptionbudgets", _) => ("policy", first),
+        (
+            "storageclasses"
+            | "volumeattachments"
+            | "csinodes"
+            | "csidrivers"
+            | "csistoragecapacities",
+            _,
+        ) => ("storage.k8s.io", first),
+        ("priorityclasses", _) => ("scheduling.k8s.io", first),
+        ("certificatesigningrequests", _) => ("certificates.k8s.io", first),
+        ("mutatingwebhookconfigurations" | "validatingwebhookconfigurations", _) => {
+            ("admissionregistration.k8s.io", first)
+        }
+        ("runtimeclasses", _) => ("node.k8s.io", first),
+        ("endpointslices", _) => ("discovery.k8s.io", first),
+        ("flowschemas" | "prioritylevelconfigurations", _) => {
+            ("flowcontrol.apiserver.k8s.io", first)
+        }
+        _ => ("", first),
+    };
+    Ok(GroupResource::new(group, resource))
+}
+
+/// Reads a whole file, or stdin when `path` is `None` or `-`.
+pub(super) fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    match path {
+        Some(p) if p != Path::new("-") => {
+            buf = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?
+        }
+        _ => {
+            std::io::stdin().read_to_end(&mut buf).context("cannot read stdin")?;
+        }
+    }
+    Ok(buf)
+}
+
+/// Writes bytes to a file, or stdout when `path` is `None` or `-`.
+pub(super) fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match path {
+        Some(p) if p != Path::new("-") => {
+            std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display()))
+        }
+        _ => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|()| out.flush()).context("cannot write stdout")
+        }
+    }
+}
+
+/// TEMPORARY: a minimal strict loader for JSON EncryptionConfiguration files,
+/// used only until `atrest::config::load` (branch `config`) lands. It checks
+/// structure and key lengths, not everything kube-apiserver validates.
+mod temporary_loader {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use anyhow::{Context, bail};
+    use atrest::config::{
+        EncryptionConfig, GroupResource, KeySet, KmsApiVersion, KmsConfig, NamedKey,
+        ProviderConfig, ResourceEntry,
+    };
+    use atrest::secret::SecretBytes;
+    use base64::Engine;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct File {
+        api_version: String,
+        kind: String,
+        resources: Vec<Res>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Res {
+        resources: Vec<String>,
+        providers: Vec<Prov>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Prov {
+        aesgcm: Option<Keys>,
+        aescbc: Option<Keys>,
+        secretbox: Option<Keys>,
+        identity: Option<serde_json::Map<String, serde_json::Value>>,
+        kms: Option<Kms>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Keys {
+        keys: Vec<Key>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Key {
+        name: String,
+        secret: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Kms {
+        api_version: Option<String>,
+        name: String,
+        endpoint: Option<String>,
+        cachesize: Option<i32>,
+        timeout: Option<String>,
+    }
+
+    pub(super) fn load(path: &Path) -> anyhow::Result<EncryptionConfig> {
+        let text = std::fs::read(path).context("cannot read the file")?;
+        let file: File = serde_json::from_slice(&text)
+            .context("not a JSON EncryptionConfiguration (the temporary loader reads JSON only)")?;
+        if file.api_version != "apiserver.config.k8s.io/v1"
+            || file.kind != "EncryptionConfiguration"
+        {
+            bail!("apiVersion/kind must be apiserver.config.k8s.io/v1 EncryptionConfiguration");
+        }
+        let mut entries = Vec::new();
+        for (i, r) in file.resources.into_iter().enumerate() {
+            let mut providers = Vec::new();
+            for (j, p) in r.providers.into_iter().enumerate() {
+                let at = format!("resources[{i}].providers[{j}]");
+                let set = [
+                    p.aesgcm.is_some(),
+                    p.aescbc.is_some(),
+                    p.secretbox.is_some(),
+                    p.identity.is_some(),
+                    p.kms.is_some(),
+                ];
+                if set.iter().filter(|s| **s).count() != 1 {
+                    bail!("{at}: exactly one provider type must be set");
+                }
+                providers.push(if let Some(k) = p.aesgcm {
+                    ProviderConfig::AesGcm(keys(k, &at, &[16, 24, 32])?)
+                } else if let Some(k) = p.aescbc {
+                    ProviderConfig::AesCbc(keys(k, &at, &[16, 24, 32])?)
+                } else if let Some(k) = p.secretbox {
+                    ProviderConfig::Secretbox(keys(k, &at, &[32])?)
+                } else if let Some(k) = p.kms {
+                    ProviderConfig::Kms(KmsConfig {
+                        api_version: match k.api_version.as_deref() {
+                            None | Some("v1") => KmsApiVersion::V1,
+                            Some("v2") => KmsApiVersion::V2,
+                            Some(v) => bail!("{at}.kms.apiVersion: unsupported {v:?}"),
+                        },
+                        name: k.name,
+                        endpoint: k.endpoint.unwrap_or_default(),
+                        cachesize: k.cachesize,
+                        timeout: k
+                            .timeout
+                            .and_then(|t| t.strip_suffix('s').and_then(|s| s.parse().ok()))
+                            .map(Duration::from_secs)
+                            .unwrap_or(Duration::from_secs(3)),
+                    })
+                } else {
+                    ProviderConfig::Identity
+                });
+            }
+            if providers.is_empty() {
+                bail!("resources[{i}].providers: must not be empty");
+            }
+            entries.push(ResourceEntry {
+                resources: r.resources.iter().map(|s| GroupResource::parse(s)).collect(),
+                providers,
+            });
+        }
+        Ok(EncryptionConfig { entries })
+    }
+
+    fn keys(k: Keys, at: &str, lens: &[usize]) -> anyhow::Result<KeySet> {
+        if k.keys.is_empty() {
+            bail!("{at}: keys must not be empty");
+        }
+        let mut out = Vec::new();
+        for (i, key) in k.keys.into_iter().enumerate() {
+            let secret = base64::engine::general_purpose::STANDARD
+                .decode(key.secret.as_bytes())
+                .map(SecretBytes::new)
+                .map_err(|_| anyhow::anyhow!("{at}.keys[{i}].secret: not valid base64"))?;
+            if !lens.contains(&secret.len()) {
+                bail!("{at}.keys[{i}].secret: {} bytes, expected one of {lens:?}", secret.len());
+            }
+            out.push(NamedKey { name: key.name, secret });
+        }
+        Ok(KeySet { keys: out })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_keys_map_to_resources() {
+        let r = |k: &str| resource_for_key(k, "/registry").unwrap().to_string();
+        assert_eq!(r("/registry/secrets/ns/n"), "secrets");
+        assert_eq!(r("/registry/deployments/ns/n"), "deployments.apps");
+        assert_eq!(r("/registry/services/specs/ns/n"), "services");
+        assert_eq!(r("/registry/minions/node1"), "nodes");
+        assert_eq!(r("/registry/ingress/ns/i"), "ingresses.networking.k8s.io");
+        assert_eq!(r("/registry/cr.bar.com/foos/ns/x"), "foos.cr.bar.com");
+        assert_eq!(r("/registry/namespaces/ns1"), "namespaces");
+        assert_eq!(
+            resource_for_key("/a/b/registry/secrets/n/s", "a/b/registry/").unwrap().to_string(),
+            "secrets"
+        );
+        assert!(resource_for_key("/other/secrets/ns/n", "/registry").is_err());
+        assert!(resource_for_key("/registry/secrets", "/registry").is_err());
+    }
 }

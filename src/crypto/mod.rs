@@ -13,7 +13,14 @@
 //!
 //! Failures are opaque on purpose: "did not decrypt with key K", never why.
 
+pub mod aescbc;
+pub mod aesgcm;
+pub mod chain;
+pub mod identity;
 pub mod kms;
+pub mod secretbox;
+
+pub use chain::Chain;
 
 use std::fmt;
 
@@ -61,6 +68,39 @@ pub enum CryptoError {
     /// The OS random number generator failed.
     #[error("the operating system's random number generator failed")]
     Rng,
+    /// aescbc: the data after the IV is not a whole number of 16-byte blocks.
+    #[error("the stored data is not a multiple of the block size ({len} bytes after the IV)")]
+    NotBlockMultiple {
+        /// Bytes after the IV.
+        len: usize,
+    },
+    /// aescbc: PKCS#7 padding check failed (wrong key, or tampering). The
+    /// detail is kube-apiserver's text: `invalid PKCS7 data (empty or not
+    /// padded)` or `invalid padding on input`.
+    #[error("did not decrypt with aescbc key {key:?}: {detail}")]
+    BadPadding {
+        /// Key name.
+        key: String,
+        /// kube-apiserver's error text for the failed check.
+        detail: &'static str,
+    },
+    /// A key in the config cannot be used by its provider (wrong length).
+    #[error("{provider} key {key:?} cannot be used: {reason}")]
+    InvalidKey {
+        /// Provider type.
+        provider: &'static str,
+        /// Key name.
+        key: String,
+        /// Why (never the key bytes).
+        reason: String,
+    },
+    /// A decryption that succeeded was rejected by the caller's plausibility
+    /// check (see [`Provider::open_checked`]).
+    #[error("{key} decrypted but the caller rejected the plaintext as implausible")]
+    Implausible {
+        /// The key whose output was rejected.
+        key: KeyUsed,
+    },
 }
 
 /// Which key of which provider read or wrote a value.
@@ -101,6 +141,25 @@ impl fmt::Display for KeyUsed {
     }
 }
 
+impl KeyUsed {
+    /// Whether a successful read with this key proves the key is right.
+    ///
+    /// `false` for aescbc, which has no MAC: a wrong key under the same name
+    /// passes the PKCS#7 check about 1 time in 256 and returns garbage, so a
+    /// caller that must be sure (the scanner) checks the plaintext (for example
+    /// that it decodes as a Kubernetes object) and uses
+    /// [`Chain::open_checked`] to move on to the next candidate if it does not.
+    /// Identity proves nothing either. aesgcm, secretbox and KMS
+    /// authenticate the ciphertext.
+    pub fn authenticates(&self) -> bool {
+        match self {
+            Self::Local { provider, .. } => *provider != "aescbc",
+            Self::Kms { .. } => true,
+            Self::Identity => false,
+        }
+    }
+}
+
 /// The result of reading a stored value.
 pub struct Opened {
     /// The plaintext (the object as kube-apiserver encoded it).
@@ -124,6 +183,20 @@ pub trait Provider: Send + Sync {
 
     /// Opens `data`, the stored value with [`Provider::prefix`] already removed.
     fn open(&self, data: &[u8], aad: &[u8]) -> Result<Opened, CryptoError>;
+
+    /// Like [`Provider::open`], but a success whose result `accept` rejects
+    /// counts as a failure and the next candidate key is tried. Providers with
+    /// several candidate keys (aescbc, aesgcm, secretbox) override this; the
+    /// default opens once and applies `accept` to the result.
+    fn open_checked(
+        &self,
+        data: &[u8],
+        aad: &[u8],
+        accept: &mut dyn FnMut(&Opened) -> bool,
+    ) -> Result<Opened, CryptoError> {
+        let opened = self.open(data, aad)?;
+        if accept(&opened) { Ok(opened) } else { Err(CryptoError::Implausible { key: opened.key }) }
+    }
 }
 
 /// SHA-256 of `data` (integrity checks outside this module, e.g. the

@@ -6,4 +6,5 @@
 //! decoders return structured views of the bytes, encoders build them, and
 //! every decoder has an encoder or a golden fixture.
 
+pub mod prefix;
 pub mod reader;
