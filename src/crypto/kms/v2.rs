@@ -110,12 +110,11 @@ impl KmsV2Provider {
 
     /// The plugin status, from a cached answer younger than [`STATUS_TTL`].
     pub fn status(&self) -> Result<PluginStatus, CryptoError> {
-        if let Ok(s) = self.status.lock() {
-            if let Some((at, st)) = s.as_ref() {
-                if at.elapsed() < STATUS_TTL {
-                    return Ok(st.clone());
-                }
-            }
+        if let Ok(s) = self.status.lock()
+            && let Some((at, st)) = s.as_ref()
+            && at.elapsed() < STATUS_TTL
+        {
+            return Ok(st.clone());
         }
         self.refresh_status()
     }
@@ -152,10 +151,10 @@ impl KmsV2Provider {
     fn write_state(&self, status: &PluginStatus) -> Result<WriteStateView, CryptoError> {
         let mut guard =
             self.write.lock().map_err(|_| self.kms_err("write state poisoned".into()))?;
-        if let Some(ws) = guard.as_ref() {
-            if ws.key_id == status.key_id {
-                return Ok(WriteStateView::of(ws));
-            }
+        if let Some(ws) = guard.as_ref()
+            && ws.key_id == status.key_id
+        {
+            return Ok(WriteStateView::of(ws));
         }
         let seed = SecretBytes::random(aead::MIN_SEED_SIZE).map_err(|_| CryptoError::Rng)?;
         let resp: api::EncryptResponse = self.client.unary(
