@@ -175,7 +175,11 @@ impl PluginClient {
             source = s.source();
         }
         match status.code() {
-            tonic::Code::Unavailable => self.unreachable(&detail),
+            // Connection failures, and the client-side deadline (tonic reports
+            // its own timeout as Cancelled), mean the plugin did not answer.
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+                self.unreachable(&detail)
+            }
             code => CryptoError::Kms {
                 provider: self.name.clone(),
                 message: format!(
