@@ -170,8 +170,11 @@ impl PluginClient {
         let mut detail = status.message().to_string();
         let mut source = std::error::Error::source(status);
         while let Some(s) = source {
-            detail.push_str(": ");
-            detail.push_str(&s.to_string());
+            let text = s.to_string();
+            if !detail.contains(&text) {
+                detail.push_str(": ");
+                detail.push_str(&text);
+            }
             source = s.source();
         }
         match status.code() {

@@ -144,11 +144,11 @@ impl Provider for KmsV1Provider {
         if let Ok(plaintext) = aead::gcm_open(&dek, env.payload, aad) {
             return Ok(Opened { plaintext, key, stale: false });
         }
+        if env.payload.len() < aead::NONCE_SIZE {
+            return Err(CryptoError::TooShort { needed: aead::NONCE_SIZE, got: env.payload.len() });
+        }
         match aead::cbc_open(&dek, env.payload) {
             Ok(plaintext) => Ok(Opened { plaintext, key, stale: true }),
-            Err(CryptoError::TooShort { needed, got }) if env.payload.len() < aead::NONCE_SIZE => {
-                Err(CryptoError::TooShort { needed, got })
-            }
             Err(_) => Err(self.did_not_decrypt()),
         }
     }
