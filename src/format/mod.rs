@@ -6,5 +6,7 @@
 //! decoders return structured views of the bytes, encoders build them, and
 //! every decoder has an encoder or a golden fixture.
 
+pub mod kmsv1;
+pub mod kmsv2;
 pub mod prefix;
 pub mod reader;
