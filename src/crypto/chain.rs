@@ -153,10 +153,16 @@ impl Provider for Unavailable {
         &self.prefix
     }
     fn seal(&self, _: &[u8], _: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        Err(CryptoError::Kms { provider: self.name.clone(), message: self.message.clone() })
+        Err(CryptoError::KmsUnreachable {
+            provider: self.name.clone(),
+            message: self.message.clone(),
+        })
     }
     fn open(&self, _: &[u8], _: &[u8]) -> Result<Opened, CryptoError> {
-        Err(CryptoError::Kms { provider: self.name.clone(), message: self.message.clone() })
+        Err(CryptoError::KmsUnreachable {
+            provider: self.name.clone(),
+            message: self.message.clone(),
+        })
     }
 }
 
@@ -394,7 +400,7 @@ mod tests {
         let o = c.open(&only.seal(b"z", AAD).unwrap(), AAD).unwrap();
         assert!(o.stale);
         let e = c.open(b"k8s:enc:kms:v2:p:\x0a\x00", AAD).err().unwrap();
-        assert!(matches!(e, CryptoError::Kms { .. }), "{e}");
+        assert!(matches!(e, CryptoError::KmsUnreachable { .. }), "{e}");
         assert!(c.seal(b"z", AAD).is_err());
         let cm = Chain::for_resource(&cfg, &GroupResource::parse("configmaps")).unwrap();
         assert!(!cm.is_covered());

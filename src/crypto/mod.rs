@@ -62,6 +62,16 @@ pub enum CryptoError {
         /// What went wrong (never key material).
         message: String,
     },
+    /// The KMS plugin did not answer (socket missing, connection refused,
+    /// timeout): the value could not be checked, which is not proof that it
+    /// is unreadable.
+    #[error("kms provider {provider:?}: {message}")]
+    KmsUnreachable {
+        /// The KMS provider name.
+        provider: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The identity provider found an encrypted (`k8s:enc:`) value.
     #[error("identity transformer tried to read encrypted data")]
     IdentityReadEncrypted,
@@ -101,6 +111,18 @@ pub enum CryptoError {
         /// The key whose output was rejected.
         key: KeyUsed,
     },
+}
+
+impl CryptoError {
+    /// True when the failure says nothing about the value: every provider
+    /// that could have read it was a KMS plugin that did not answer.
+    pub fn is_unverifiable(&self) -> bool {
+        match self {
+            Self::KmsUnreachable { .. } => true,
+            Self::AllFailed(errs) => !errs.is_empty() && errs.iter().all(Self::is_unverifiable),
+            _ => false,
+        }
+    }
 }
 
 /// Which key of which provider read or wrote a value.

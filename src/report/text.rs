@@ -94,7 +94,7 @@ impl Reporter for TextReporter<'_> {
     fn finish(&mut self, s: &Summary) -> io::Result<()> {
         let c = &s.census;
         writeln!(self.out)?;
-        let states = ["encrypted", "plaintext", "unknown-prefix"];
+        let states = ["encrypted", "plaintext", "unknown-prefix", "unreadable"];
         let mut rows = vec![
             std::iter::once("resource".to_string())
                 .chain(states.iter().map(|s| s.to_string()))

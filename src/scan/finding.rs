@@ -20,6 +20,8 @@ pub enum State {
     Plaintext,
     /// Carries a `k8s:enc:` prefix that atrest does not know.
     UnknownPrefix,
+    /// The source could not decode this record (a damaged page or record).
+    Unreadable,
 }
 
 impl State {
@@ -29,6 +31,7 @@ impl State {
             Self::Encrypted => "encrypted",
             Self::Plaintext => "plaintext",
             Self::UnknownPrefix => "unknown-prefix",
+            Self::Unreadable => "unreadable",
         }
     }
 }
@@ -58,7 +61,8 @@ pub enum Problem {
     /// Readable, but not with the first provider/key: rewritten on the next
     /// update, and it blocks pruning the key that reads it.
     Stale,
-    /// A `k8s:enc:` prefix atrest does not know.
+    /// A `k8s:enc:` prefix atrest does not know, or a record the source
+    /// could not decode.
     Unknown,
     /// An older revision still in the file holds plaintext of an object that
     /// is encrypted now.

@@ -7,4 +7,7 @@
 //! [`crate::report::Reporter`]; it never renders output itself and never
 //! prints plaintext.
 
+pub mod engine;
 pub mod finding;
+
+pub use engine::{CurrentState, ScanError, ScanOptions, Scanner, run};

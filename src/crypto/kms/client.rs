@@ -160,7 +160,7 @@ impl PluginClient {
     }
 
     fn unreachable(&self, why: &str) -> CryptoError {
-        CryptoError::Kms {
+        CryptoError::KmsUnreachable {
             provider: self.name.clone(),
             message: format!("cannot reach KMS plugin {:?} at {}: {why}", self.name, self.endpoint),
         }
