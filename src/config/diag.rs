@@ -156,6 +156,19 @@ impl Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// The text without the leading `<path>: ` (the apiserver's `ErrorBody`).
+    pub fn body(&self) -> String {
+        match &self.kind {
+            DiagnosticKind::Required => format!("Required value: {}", self.message),
+            DiagnosticKind::Invalid { value } => {
+                format!("Invalid value: {value}: {}", self.message)
+            }
+            _ => self.message.clone(),
+        }
+    }
+}
+
 /// Renders exactly as kube-apiserver prints the error (without the line).
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

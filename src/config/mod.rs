@@ -12,8 +12,11 @@
 //! apiserver's rules and load-time checks → conversion into [`model`].
 
 pub mod diag;
+pub mod generate;
 pub mod goduration;
 pub mod gourl;
+pub mod lint;
+pub mod lint_report;
 pub mod load;
 pub mod mirror;
 pub mod model;
