@@ -22,6 +22,8 @@ mod hash;
 mod inspect;
 mod lint;
 mod records;
+mod scan;
+mod source;
 mod validate;
 
 /// Exit code: the check passed.
@@ -53,6 +55,7 @@ enum Command {
     Generate(generate::Args),
     Hash(hash::Args),
     Records(records::Args),
+    Scan(Box<scan::Args>),
 }
 
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
@@ -67,6 +70,7 @@ pub fn run() -> ExitCode {
         Command::Generate(a) => generate::run(a),
         Command::Hash(a) => hash::run(a),
         Command::Records(a) => records::run(a),
+        Command::Scan(a) => scan::run(*a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -351,8 +351,9 @@ struct Pass<'a, 'c> {
     progress: &'a mut dyn FnMut(u64),
     census: Census,
     read: u64,
-    /// Whether each current key is encrypted (filled only with `all_revisions`).
-    now: HashMap<Vec<u8>, bool>,
+    /// Revision and encrypted-or-not of each current key (filled only with
+    /// `all_revisions`).
+    now: HashMap<Vec<u8>, (i64, bool)>,
 }
 
 impl Pass<'_, '_> {
@@ -381,10 +382,17 @@ impl Pass<'_, '_> {
                 .par_iter()
                 .map(|r| match r {
                     Ok(rec) if rec.tombstone => Ok(None),
+                    // The history holds the current revisions too: seen already.
+                    Ok(rec)
+                        if history
+                            && now.get(&rec.key).is_some_and(|n| n.0 == rec.mod_revision) =>
+                    {
+                        Ok(None)
+                    }
                     Ok(rec) => {
                         let current = history.then(|| match now.get(&rec.key) {
-                            Some(true) => CurrentState::Encrypted,
-                            Some(false) => CurrentState::NotEncrypted,
+                            Some((_, true)) => CurrentState::Encrypted,
+                            Some((_, false)) => CurrentState::NotEncrypted,
                             None => CurrentState::Deleted,
                         });
                         scanner.classify(rec, current)
@@ -392,13 +400,14 @@ impl Pass<'_, '_> {
                     Err(e) => Ok(Some(unreadable_record(e, history))),
                 })
                 .collect();
-            for f in classified {
+            for (record, f) in batch.iter().zip(classified) {
                 let Some(f) = f? else { continue };
                 if !self.wanted(&f) {
                     continue;
                 }
-                if !history && self.options.all_revisions {
-                    self.now.insert(f.key.clone().into_bytes(), f.state == State::Encrypted);
+                if let (false, true, Ok(rec)) = (history, self.options.all_revisions, record) {
+                    self.now
+                        .insert(rec.key.clone(), (rec.mod_revision, f.state == State::Encrypted));
                 }
                 self.census.add(&f);
                 self.reporter.finding(&f)?;

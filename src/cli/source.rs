@@ -1,0 +1,145 @@
+//! Source flags shared by `scan`, `extract` and `records`: a file (snapshot,
+//! data file, `etcdctl -w json` dump, raw value) or a live etcd, with
+//! etcdctl's flag names and environment variables.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use atrest::etcd::live::{LiveOptions, LiveSource};
+use atrest::etcd::{ForceKind, OpenOptions, RecordSource, open_source};
+
+/// How to read SOURCE.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceType {
+    /// Sniff the first bytes: bbolt magic, `{`, anything else.
+    Auto,
+    /// `etcdctl snapshot save` output or a member's `member/snap/db`.
+    Snapshot,
+    /// `etcdctl get --prefix ... -w json` output (one or more documents).
+    Json,
+    /// One raw value (needs --etcd-key).
+    Raw,
+}
+
+/// Where the records come from.
+#[derive(clap::Args)]
+pub struct SourceArgs {
+    /// Snapshot (`etcdctl snapshot save`), member data file (`member/snap/db`),
+    /// `etcdctl get -w json` dump, or raw value file. Omit it to read a live
+    /// etcd (--endpoints).
+    pub source: Option<PathBuf>,
+    /// Read SOURCE as this type instead of sniffing it.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub source_type: SourceType,
+    /// The etcd key of a raw value file (e.g. /registry/secrets/default/s1).
+    #[arg(long, value_name = "ETCD_KEY")]
+    pub etcd_key: Option<String>,
+    /// The raw value came from `etcdctl get --print-value-only`: strip the newline it adds.
+    #[arg(long)]
+    pub strip_newline: bool,
+    /// Do not hash a snapshot to verify its SHA-256 trailer.
+    #[arg(long)]
+    pub skip_trailer_check: bool,
+    /// Read a snapshot whose SHA-256 trailer does not match (reported as a warning).
+    #[arg(long)]
+    pub allow_trailer_mismatch: bool,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// Flags for a live etcd, named as etcdctl names them.
+#[derive(clap::Args)]
+pub struct LiveArgs {
+    /// Live etcd: comma-separated endpoints.
+    #[arg(
+        long,
+        env = "ETCDCTL_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:2379"
+    )]
+    pub endpoints: Vec<String>,
+    /// Live etcd: CA certificate (PEM), e.g. /etc/kubernetes/pki/etcd/ca.crt.
+    #[arg(long, env = "ETCDCTL_CACERT")]
+    pub cacert: Option<PathBuf>,
+    /// Live etcd: client certificate (PEM), e.g. /etc/kubernetes/pki/apiserver-etcd-client.crt.
+    #[arg(long, env = "ETCDCTL_CERT")]
+    pub cert: Option<PathBuf>,
+    /// Live etcd: client key (PEM; RSA or EC).
+    #[arg(long, env = "ETCDCTL_KEY")]
+    pub key: Option<PathBuf>,
+    /// Live etcd: user name (or user:password).
+    #[arg(long, env = "ETCDCTL_USER")]
+    pub user: Option<String>,
+    /// Live etcd: password.
+    #[arg(long, env = "ETCDCTL_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Live etcd: read at this revision instead of the current one.
+    #[arg(long = "at-revision")]
+    pub at_revision: Option<i64>,
+    /// Live etcd: per-request timeout in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+}
+
+impl SourceArgs {
+    /// A short description of the source for messages.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            Some(p) => p.display().to_string(),
+            None => format!("etcd at {}", self.live.endpoints.join(",")),
+        }
+    }
+
+    /// Opens the source.
+    pub fn open(&self) -> anyhow::Result<Box<dyn RecordSource>> {
+        match &self.source {
+            Some(path) => {
+                let options = OpenOptions {
+                    force: match self.source_type {
+                        SourceType::Auto => None,
+                        SourceType::Snapshot => Some(ForceKind::Bbolt),
+                        SourceType::Json => Some(ForceKind::Json),
+                        SourceType::Raw => Some(ForceKind::Raw),
+                    },
+                    skip_trailer_check: self.skip_trailer_check,
+                    allow_trailer_mismatch: self.allow_trailer_mismatch,
+                    raw_key: self.etcd_key.as_ref().map(|k| k.as_bytes().to_vec()),
+                    strip_newline: self.strip_newline,
+                };
+                open_source(path, &options)
+                    .with_context(|| format!("cannot read {}", path.display()))
+            }
+            None => {
+                let live = &self.live;
+                let options = LiveOptions {
+                    endpoints: live.endpoints.clone(),
+                    cacert: live.cacert.clone(),
+                    cert: live.cert.clone(),
+                    key: live.key.clone(),
+                    user: live.user.clone(),
+                    password: live.password.clone(),
+                    revision: live.at_revision,
+                    request_timeout: Duration::from_secs(live.timeout.max(1)),
+                    ..LiveOptions::default()
+                };
+                Ok(Box::new(LiveSource::connect(options)?))
+            }
+        }
+    }
+}
+
+/// Loads a config for reading data: every provider it names must be usable,
+/// so the KMSv1 gate counts as on (a cluster that still has kms v1 data
+/// needs it to read that data).
+pub fn load_config_for_reading(
+    path: &std::path::Path,
+) -> anyhow::Result<atrest::config::EncryptionConfig> {
+    let mut opts = atrest::config::version::LoadOptions::default();
+    opts.gates.kms_v1 = Some(true);
+    atrest::config::load::load_path_with(path, &opts).map_err(|e| {
+        anyhow::anyhow!("{e}\nhint: run `atrest validate {}` for details", path.display())
+    })
+}
