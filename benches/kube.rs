@@ -1,6 +1,12 @@
 //! Throughput of the per-object kube work the scanner does: key mapping,
 //! encoding classification / plausibility of a decrypted value, and the
 //! Secret decode `extract` does.
+//!
+//! Measured 2026-11-28 on the shared 2-core build machine under load
+//! (load average ~13, so an upper bound): parse_key ~1.06 µs/key (0.94 M
+//! keys/s); is_plausible on a real 366-byte apiserver Secret 1.09 µs
+//! (320 MiB/s), on a 118-byte JSON CR 2.0 µs, on a 102-byte CBOR CR 1.6 µs;
+//! extract (decode + JSON render) of that Secret 10.9 µs.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
