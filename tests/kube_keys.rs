@@ -251,3 +251,20 @@ fn key_mapper_normalises_once_and_names_resources_like_the_config() {
         "servicenodeportallocations"
     );
 }
+
+#[test]
+fn removed_builtins_are_recognised_as_legacy() {
+    let r = parse_key(b"/registry/podsecuritypolicy/restricted", "/registry").unwrap();
+    assert_eq!(r.group_resource, GroupResource::new("policy", "podsecuritypolicies"));
+    assert_eq!((r.origin, r.known, r.namespace), (Origin::Legacy, true, None));
+    assert!(parse_key(b"/registry/podsecuritypolicy/ns/restricted", "/registry").is_err());
+}
+
+#[test]
+fn legacy_reverse_mapping() {
+    assert_eq!(
+        object_key("/registry", &GroupResource::new("policy", "podsecuritypolicies"), None, "p")
+            .unwrap(),
+        "/registry/podsecuritypolicy/p"
+    );
+}

@@ -38,6 +38,9 @@ pub enum Origin {
     /// An internal storage key that is not a REST object (`ranges/serviceips`,
     /// `masterleases/<ip>`); only [`resource_for_key`] returns these.
     Internal,
+    /// A built-in removed from current Kubernetes (e.g. `podsecuritypolicy`,
+    /// removed in 1.25) whose objects linger in etcd after upgrades.
+    Legacy,
     /// A single-segment storage prefix that is not in the built-in table;
     /// reported as-is with group `""`.
     Unknown,
@@ -428,6 +431,18 @@ fn classify(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
             name,
             known: true,
             origin: Origin::BuiltIn,
+        }));
+    }
+    if let Some(b) = resources::legacy_by_storage_prefix(&storage_prefix) {
+        let (namespace, name) = ns_and_name(tail, Some(b.scope))
+            .map_err(|r| malformed(format!("{storage_prefix}: {r}")))?;
+        return Ok(Parsed::Object(ObjectRef {
+            storage_prefix,
+            group_resource: GroupResource::new(b.group, b.resource),
+            namespace,
+            name,
+            known: true,
+            origin: Origin::Legacy,
         }));
     }
     let (namespace, name) =

@@ -10,6 +10,20 @@
 //! * [`object`]: encoding classification and the plausibility verdict for
 //!   decrypted values;
 //! * [`secret`]: `v1.Secret` / `v1.ConfigMap` protobuf decoding for `extract`.
+//!
+//! The entry points other modules use:
+//!
+//! ```
+//! use atrest::kube::{KeyMapper, Origin, classify, extract, RenderOptions, Extracted};
+//!
+//! let keys = KeyMapper::new("/registry");
+//! let r = keys.parse(b"/registry/minions/node1").unwrap();
+//! assert_eq!((r.resource_name().as_str(), r.origin), ("nodes", Origin::BuiltIn));
+//!
+//! let value = b"k8s\x00\x0a\x0c\x0a\x02v1\x12\x06Secret\x12\x00";
+//! assert!(classify(value).is_plausible());
+//! assert!(matches!(extract(value, RenderOptions::default()), Ok(Extracted::Decoded(_))));
+//! ```
 
 pub mod key;
 pub mod object;

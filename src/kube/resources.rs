@@ -158,6 +158,23 @@ pub const BUILT_INS: &[BuiltIn] = &[
     cl("storageversions", "internal.apiserver.k8s.io", "storageversions"),
 ];
 
+/// Built-ins removed from current Kubernetes whose objects can linger in
+/// etcd after upgrades (the apiserver no longer reads or rewrites them).
+/// `podsecuritypolicy` is from `SpecialDefaultResourcePrefixes` up to 1.24;
+/// the others follow the default rule (plural name).
+pub const LEGACY: &[BuiltIn] = &[
+    cl("podsecuritypolicy", "policy", "podsecuritypolicies"), // removed in 1.25
+    ns("podpresets", "settings.k8s.io", "podpresets"),        // removed in 1.20
+    cl("clustercidrs", "networking.k8s.io", "clustercidrs"),  // alpha 1.25-1.28
+    ns("podschedulingcontexts", "resource.k8s.io", "podschedulingcontexts"), // alpha, removed in 1.32
+    cl("resourceclasses", "resource.k8s.io", "resourceclasses"), // alpha, removed in 1.31
+];
+
+/// The removed built-in stored under `storage_prefix`.
+pub fn legacy_by_storage_prefix(storage_prefix: &str) -> Option<&'static BuiltIn> {
+    LEGACY.iter().find(|b| b.storage_prefix == storage_prefix)
+}
+
 /// Resources of other groups that share storage (and the encryption
 /// transformer) with a built-in: `(group, resource) -> (group, resource)`.
 const COHABITING: &[(&str, &str, &str, &str)] = &[
@@ -175,15 +192,15 @@ pub fn by_storage_prefix(storage_prefix: &str) -> Option<&'static BuiltIn> {
     BUILT_INS.iter().find(|b| b.storage_prefix == storage_prefix)
 }
 
-/// The built-in for an API group and resource, following cohabitation
-/// (`events.k8s.io/events` is core `events`).
+/// The built-in (current, else [`LEGACY`]) for an API group and resource,
+/// following cohabitation (`events.k8s.io/events` is core `events`).
 pub fn by_group_resource(group: &str, resource: &str) -> Option<&'static BuiltIn> {
     let (group, resource) = COHABITING
         .iter()
         .find(|(g, r, _, _)| *g == group && *r == resource)
         .map(|(_, _, g, r)| (*g, *r))
         .unwrap_or((group, resource));
-    BUILT_INS.iter().find(|b| b.group == group && b.resource == resource)
+    BUILT_INS.iter().chain(LEGACY).find(|b| b.group == group && b.resource == resource)
 }
 
 #[cfg(test)]
@@ -192,8 +209,9 @@ mod tests {
 
     #[test]
     fn storage_prefixes_and_group_resources_are_unique() {
-        for (i, a) in BUILT_INS.iter().enumerate() {
-            for b in &BUILT_INS[i + 1..] {
+        let all: Vec<_> = BUILT_INS.iter().chain(LEGACY).collect();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
                 assert_ne!(a.storage_prefix, b.storage_prefix);
                 assert!(a.group != b.group || a.resource != b.resource, "{a:?} {b:?}");
             }

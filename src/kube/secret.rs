@@ -86,8 +86,11 @@ pub struct ManagedFieldsEntry {
     pub subresource: Option<String>,
 }
 
-/// `metav1.ObjectMeta`.
+/// `metav1.ObjectMeta`. Its `Debug` shows annotation keys only: a
+/// `kubectl.kubernetes.io/last-applied-configuration` annotation of a
+/// Secret holds the Secret's data.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub struct ObjectMeta {
     /// `name = 1`.
     #[prost(string, optional, tag = "1")]
@@ -173,6 +176,19 @@ pub struct ConfigMap {
     /// `immutable = 4`.
     #[prost(bool, optional, tag = "4")]
     pub immutable: Option<bool>,
+}
+
+impl std::fmt::Debug for ObjectMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectMeta")
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .field("uid", &self.uid)
+            .field("creation_timestamp", &self.creation_timestamp)
+            .field("labels", &self.labels)
+            .field("annotation_keys", &self.annotations.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -478,6 +494,9 @@ mod tests {
     fn secret_debug_hides_values() {
         let mut s = Secret::default();
         s.data.insert("password".into(), b"hunter2".to_vec());
+        let mut meta = ObjectMeta::default();
+        meta.annotations.insert("last-applied".into(), "{\"data\":\"hunter2\"}".into());
+        s.metadata = Some(meta);
         let d = format!("{s:?}");
         assert!(d.contains("password") && !d.contains("hunter2"), "{d}");
     }
