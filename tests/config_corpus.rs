@@ -175,3 +175,128 @@ fn the_invalid_corpus_covers_every_rule() {
     let missing: Vec<&str> = required.iter().copied().filter(|r| !all.contains(r)).collect();
     assert!(missing.is_empty(), "rules without a fixture: {missing:#?}");
 }
+
+mod generated {
+    use atrest::config::LoadOptions;
+    use atrest::config::generate::{Date, GenProvider, GenerateOptions, generate, os_random};
+    use atrest::config::lint::{Severity, lint_bytes};
+    use atrest::config::load::load_bytes_with;
+    use proptest::prelude::*;
+
+    fn encrypting() -> impl Strategy<Value = GenProvider> {
+        prop_oneof![
+            Just(GenProvider::AesGcm),
+            Just(GenProvider::AesCbc),
+            Just(GenProvider::Secretbox),
+            Just(GenProvider::Kms),
+        ]
+    }
+
+    /// An ordered list of distinct providers whose first one encrypts.
+    fn providers() -> impl Strategy<Value = Vec<GenProvider>> {
+        (
+            encrypting(),
+            proptest::collection::vec(prop_oneof![encrypting(), Just(GenProvider::Identity)], 0..4),
+        )
+            .prop_map(|(first, rest)| {
+                let mut v = vec![first];
+                for p in rest {
+                    if !v.contains(&p) {
+                        v.push(p);
+                    }
+                }
+                v
+            })
+    }
+
+    /// Resource lists that cover secrets and do not overlap.
+    fn resources() -> impl Strategy<Value = Vec<String>> {
+        let specific = proptest::sample::subsequence(
+            vec![
+                "configmaps",
+                "deployments.apps",
+                "pandas.awesome.bears.example",
+                "events",
+                "configmaps.",
+            ],
+            0..4,
+        )
+        .prop_map(|rest| {
+            let mut v = vec!["secrets".to_string()];
+            // `configmaps` and `configmaps.` are the same resource: keep one.
+            for r in rest {
+                if !(r == "configmaps." && v.iter().any(|x| x == "configmaps")) {
+                    v.push(r.to_string());
+                }
+            }
+            v
+        });
+        prop_oneof![specific, Just(vec!["*.".to_string()]), Just(vec!["*.*".to_string()])]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_generated_config_validates_and_lints_without_errors(
+            providers in providers(),
+            resources in resources(),
+            key_name in proptest::option::of("[a-z][a-z0-9-]{0,20}"),
+            kms_name in "[a-z][a-z0-9-]{0,12}",
+            socket in "[a-z0-9/_-]{1,30}",
+            identity_fallback in any::<bool>(),
+            days in 0i64..40_000,
+        ) {
+            let mut opts = GenerateOptions::new(Date::from_unix(days * 86_400));
+            opts.providers = providers;
+            opts.resources = resources;
+            opts.key_name = key_name;
+            opts.kms_name = kms_name;
+            opts.kms_endpoint = Some(format!("unix:///{socket}.sock"));
+            opts.identity_fallback = identity_fallback;
+            let text = match generate(&opts, &mut os_random) {
+                Ok(t) => t,
+                Err(e) => return Err(TestCaseError::fail(format!("generate refused {opts:?}: {e}"))),
+            };
+            let load = load_bytes_with("<generated>", text.expose(), &LoadOptions::default());
+            prop_assert!(load.is_ok(), "{:?}", load.err().map(|e| e.to_string()));
+            let findings = lint_bytes("<generated>", text.expose(), &LoadOptions::default(), None);
+            let errors: Vec<_> = findings.iter().filter(|f| f.severity == Severity::Error).collect();
+            prop_assert!(errors.is_empty(), "{errors:?}");
+        }
+
+        /// The loader and the lint never panic, whatever the bytes (mutated
+        /// corpus files and raw bytes); the fuzz target `config_yaml` goes further.
+        #[test]
+        fn loader_and_lint_never_panic_on_mutated_input(
+            file in 0usize..40,
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            cut in any::<prop::sample::Index>(),
+            raw in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut files = super::corpus("valid");
+            files.extend(super::corpus("invalid"));
+            let mut bytes = std::fs::read(&files[file % files.len()]).unwrap();
+            if !bytes.is_empty() {
+                for (i, b) in &edits {
+                    let at = i.index(bytes.len());
+                    bytes[at] = *b;
+                }
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            let _ = lint_bytes("<mutated>", &bytes, &LoadOptions::default(), None);
+            let _ = lint_bytes("<raw>", &raw, &LoadOptions::default(), None);
+        }
+    }
+
+    #[test]
+    fn identity_first_generation_is_valid_but_flagged() {
+        let mut opts = GenerateOptions::new(Date::from_unix(0));
+        opts.providers = vec![GenProvider::Identity, GenProvider::Secretbox];
+        let text = generate(&opts, &mut os_random).map_err(|e| e.to_string()).unwrap();
+        let findings = lint_bytes("<generated>", text.expose(), &LoadOptions::default(), None);
+        let errors: Vec<&str> =
+            findings.iter().filter(|f| f.severity == Severity::Error).map(|f| f.rule.id).collect();
+        assert_eq!(errors, ["CFG001"]);
+    }
+}

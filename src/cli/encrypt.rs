@@ -65,10 +65,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     Ok(super::EXIT_OK)
 }
 
-/// Loads and validates an EncryptionConfiguration. The one place the crypto
-/// commands get a config from; swap in `atrest::config::load` when it lands.
+/// Loads and validates an EncryptionConfiguration exactly as kube-apiserver
+/// would (the strict loader); the one place the crypto commands get a config.
 pub(super) fn load_config(path: &Path) -> anyhow::Result<EncryptionConfig> {
-    temporary_loader::load(path).with_context(|| format!("cannot use config {}", path.display()))
+    atrest::config::load_path(path).with_context(|| format!("cannot use config {}", path.display()))
 }
 
 /// The GroupResource kube-apiserver stores under `etcd_key`.
@@ -159,145 +159,6 @@ pub(super) fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<
             let mut out = std::io::stdout().lock();
             out.write_all(bytes).and_then(|()| out.flush()).context("cannot write stdout")
         }
-    }
-}
-
-/// TEMPORARY: a minimal strict loader for JSON EncryptionConfiguration files,
-/// used only until `atrest::config::load` (branch `config`) lands. It checks
-/// structure and key lengths, not everything kube-apiserver validates.
-mod temporary_loader {
-    use std::path::Path;
-    use std::time::Duration;
-
-    use anyhow::{Context, bail};
-    use atrest::config::{
-        EncryptionConfig, GroupResource, KeySet, KmsApiVersion, KmsConfig, NamedKey,
-        ProviderConfig, ResourceEntry,
-    };
-    use atrest::secret::SecretBytes;
-    use base64::Engine;
-    use serde::Deserialize;
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    struct File {
-        api_version: String,
-        kind: String,
-        resources: Vec<Res>,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Res {
-        resources: Vec<String>,
-        providers: Vec<Prov>,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Prov {
-        aesgcm: Option<Keys>,
-        aescbc: Option<Keys>,
-        secretbox: Option<Keys>,
-        identity: Option<serde_json::Map<String, serde_json::Value>>,
-        kms: Option<Kms>,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Keys {
-        keys: Vec<Key>,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Key {
-        name: String,
-        secret: String,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    struct Kms {
-        api_version: Option<String>,
-        name: String,
-        endpoint: Option<String>,
-        cachesize: Option<i32>,
-        timeout: Option<String>,
-    }
-
-    pub(super) fn load(path: &Path) -> anyhow::Result<EncryptionConfig> {
-        let text = std::fs::read(path).context("cannot read the file")?;
-        let file: File = serde_json::from_slice(&text)
-            .context("not a JSON EncryptionConfiguration (the temporary loader reads JSON only)")?;
-        if file.api_version != "apiserver.config.k8s.io/v1"
-            || file.kind != "EncryptionConfiguration"
-        {
-            bail!("apiVersion/kind must be apiserver.config.k8s.io/v1 EncryptionConfiguration");
-        }
-        let mut entries = Vec::new();
-        for (i, r) in file.resources.into_iter().enumerate() {
-            let mut providers = Vec::new();
-            for (j, p) in r.providers.into_iter().enumerate() {
-                let at = format!("resources[{i}].providers[{j}]");
-                let set = [
-                    p.aesgcm.is_some(),
-                    p.aescbc.is_some(),
-                    p.secretbox.is_some(),
-                    p.identity.is_some(),
-                    p.kms.is_some(),
-                ];
-                if set.iter().filter(|s| **s).count() != 1 {
-                    bail!("{at}: exactly one provider type must be set");
-                }
-                providers.push(if let Some(k) = p.aesgcm {
-                    ProviderConfig::AesGcm(keys(k, &at, &[16, 24, 32])?)
-                } else if let Some(k) = p.aescbc {
-                    ProviderConfig::AesCbc(keys(k, &at, &[16, 24, 32])?)
-                } else if let Some(k) = p.secretbox {
-                    ProviderConfig::Secretbox(keys(k, &at, &[32])?)
-                } else if let Some(k) = p.kms {
-                    ProviderConfig::Kms(KmsConfig {
-                        api_version: match k.api_version.as_deref() {
-                            None | Some("v1") => KmsApiVersion::V1,
-                            Some("v2") => KmsApiVersion::V2,
-                            Some(v) => bail!("{at}.kms.apiVersion: unsupported {v:?}"),
-                        },
-                        name: k.name,
-                        endpoint: k.endpoint.unwrap_or_default(),
-                        cachesize: k.cachesize,
-                        timeout: k
-                            .timeout
-                            .and_then(|t| t.strip_suffix('s').and_then(|s| s.parse().ok()))
-                            .map(Duration::from_secs)
-                            .unwrap_or(Duration::from_secs(3)),
-                    })
-                } else {
-                    ProviderConfig::Identity
-                });
-            }
-            if providers.is_empty() {
-                bail!("resources[{i}].providers: must not be empty");
-            }
-            entries.push(ResourceEntry {
-                resources: r.resources.iter().map(|s| GroupResource::parse(s)).collect(),
-                providers,
-            });
-        }
-        Ok(EncryptionConfig { entries })
-    }
-
-    fn keys(k: Keys, at: &str, lens: &[usize]) -> anyhow::Result<KeySet> {
-        if k.keys.is_empty() {
-            bail!("{at}: keys must not be empty");
-        }
-        let mut out = Vec::new();
-        for (i, key) in k.keys.into_iter().enumerate() {
-            let secret = base64::engine::general_purpose::STANDARD
-                .decode(key.secret.as_bytes())
-                .map(SecretBytes::new)
-                .map_err(|_| anyhow::anyhow!("{at}.keys[{i}].secret: not valid base64"))?;
-            if !lens.contains(&secret.len()) {
-                bail!("{at}.keys[{i}].secret: {} bytes, expected one of {lens:?}", secret.len());
-            }
-            out.push(NamedKey { name: key.name, secret });
-        }
-        Ok(KeySet { keys: out })
     }
 }
 
