@@ -678,3 +678,65 @@ pub fn low_entropy(k: &[u8]) -> Option<String> {
 pub fn fails(findings: &[Finding], level: Severity) -> bool {
     findings.iter().any(|f| f.severity >= level)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(src: &str, file: Option<FileFacts>) -> Vec<&'static str> {
+        let mut v: Vec<&str> = lint_bytes("t", src.as_bytes(), &LoadOptions::default(), file)
+            .iter()
+            .map(|f| f.rule.id)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    const HEAD: &str = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n";
+    const KEY: &str = "6afiorfME7GRuyeYEMKxEGkK1YZeiJ06b2+SEucnHow=";
+
+    #[test]
+    fn entropy_heuristics() {
+        assert!(low_entropy(&[7u8; 32]).is_some());
+        assert!(low_entropy(b"correct horse battery staple 123").is_some());
+        assert!(low_entropy(&[1, 2, 3, 4].repeat(8)).is_some());
+        let random = decode_go_base64(KEY).unwrap();
+        assert_eq!(low_entropy(&random), None);
+    }
+
+    #[test]
+    fn coverage_follows_the_apiserver_lookup() {
+        // secrets covered only through `*.*`, whose first provider is identity.
+        let src = format!(
+            "{HEAD}resources:\n- resources: [configmaps]\n  providers: [{{secretbox: {{keys: [{{name: k, secret: '{KEY}'}}]}}}}]\n- resources: ['*.*']\n  providers: [identity: {{}}]\n"
+        );
+        assert_eq!(ids(&src, None), ["CFG001", "CFG015"]);
+        // An exact `secrets` entry wins over `*.*`.
+        let src = format!(
+            "{HEAD}resources:\n- resources: [secrets]\n  providers: [{{kms: {{apiVersion: v2, name: k, endpoint: 'unix:///k'}}}}]\n- resources: ['*.*']\n  providers: [identity: {{}}]\n"
+        );
+        assert_eq!(ids(&src, None), Vec::<&str>::new());
+        let none =
+            format!("{HEAD}resources:\n- resources: [configmaps]\n  providers: [identity: {{}}]\n");
+        assert_eq!(ids(&none, None), ["CFG002"]);
+    }
+
+    #[test]
+    fn file_facts_rules() {
+        let src = format!(
+            "{HEAD}resources:\n- resources: [secrets]\n  providers: [{{kms: {{apiVersion: v2, name: k, endpoint: 'unix:///k'}}}}]\n"
+        );
+        assert_eq!(ids(&src, Some(FileFacts { mode: 0o600, uid: 0 })), Vec::<&str>::new());
+        assert_eq!(ids(&src, Some(FileFacts { mode: 0o400, uid: 0 })), Vec::<&str>::new());
+        assert_eq!(ids(&src, Some(FileFacts { mode: 0o644, uid: 1000 })), ["CFG013", "CFG014"]);
+        let f = lint_bytes(
+            "t",
+            src.as_bytes(),
+            &LoadOptions::default(),
+            Some(FileFacts { mode: 0o700, uid: 0 }),
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].rule.id, f[0].severity), ("CFG013", Severity::Warning));
+    }
+}
