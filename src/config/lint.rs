@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::diag::{FieldPath, Pos};
 use super::load::{Checked, check_bytes};
@@ -510,7 +511,7 @@ fn lint_raw(raw: &RawConfig, out: &mut Vec<Finding>) {
     }
 
     // Per provider.
-    let mut secrets_seen: Vec<(SecretBytes, FieldPath)> = Vec::new();
+    let mut secrets_seen: HashMap<[u8; 32], FieldPath> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
         let providers: &[RawProvider] = e.providers.as_ref().map_or(&[], |p| &p.value);
         let encrypting_before = |j: usize| {
@@ -597,7 +598,7 @@ fn lint_keys(
     keys: &Spanned<RawKeys>,
     path: &FieldPath,
     ty: &str,
-    seen: &mut Vec<(SecretBytes, FieldPath)>,
+    seen: &mut HashMap<[u8; 32], FieldPath>,
     out: &mut Vec<Finding>,
 ) {
     let Some(list) = &keys.value.keys else { return };
@@ -639,7 +640,9 @@ fn lint_keys(
                 format!("{ty} key is {} bytes; use 32", bytes.len()),
             ));
         }
-        if let Some((_, other)) = seen.iter().find(|(s, _)| *s == bytes) {
+        // Keys are compared by SHA-256 (a digest, not the key, stays in the map).
+        let digest: [u8; 32] = Sha256::digest(bytes.expose()).into();
+        if let Some(other) = seen.get(&digest) {
             out.push(Finding::new(
                 &REUSED_SECRET,
                 sp.clone(),
@@ -647,7 +650,7 @@ fn lint_keys(
                 format!("same secret as {other}"),
             ));
         } else if !bytes.is_empty() {
-            seen.push((bytes, sp));
+            seen.insert(digest, sp);
         }
     }
 }
