@@ -619,8 +619,9 @@ impl Decoder {
                     }
                 }
                 _ => {
+                    // Keep the slot (as an empty entry) so later indices stay right;
+                    // its follow-on "required" errors are suppressed by the loader.
                     self.type_err(item, &p, "EncryptionConfiguration", "v1.ResourceConfiguration");
-                    continue;
                 }
             }
             out.push(e);
@@ -679,7 +680,6 @@ impl Decoder {
                 }
                 _ => {
                     self.type_err(item, &p, "ResourceConfiguration", "v1.ProviderConfiguration");
-                    continue;
                 }
             }
             out.push(prov);
@@ -731,7 +731,7 @@ impl Decoder {
             View::Map => {}
             _ => {
                 self.type_err(node, path, "AESConfiguration", "v1.Key");
-                return None;
+                return Some(key);
             }
         }
         for (name, v) in self.fields(node, path, &["name", "secret"]) {
