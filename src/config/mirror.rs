@@ -485,7 +485,12 @@ impl Decoder {
                         View::Str(s) => {
                             out.push(Spanned { value: s.to_string(), pos: pos_of(item) })
                         }
-                        _ => self.type_err(item, &p, "ResourceConfiguration", "string"),
+                        // Keep the slot so later indices stay right; the loader
+                        // drops follow-on errors about it.
+                        _ => {
+                            self.type_err(item, &p, "ResourceConfiguration", "string");
+                            out.push(Spanned { value: String::new(), pos: pos_of(item) });
+                        }
                     }
                 }
                 Some(Spanned { value: out, pos: pos_of(node) })
