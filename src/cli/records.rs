@@ -33,7 +33,7 @@ enum SourceType {
 ///
 /// SOURCE is a file: an `etcdctl snapshot save` file, a member's
 /// `member/snap/db`, `etcdctl get --prefix ... -w json` output (one or more
-/// documents) or a raw value (with --key). The type is sniffed from the first
+/// documents) or a raw value (with --etcd-key). The type is sniffed from the first
 /// bytes (bbolt magic, `{`, anything else). Without SOURCE, atrest reads a live
 /// cluster (--endpoints or ETCDCTL_ENDPOINTS, default 127.0.0.1:2379).
 ///
@@ -67,9 +67,9 @@ pub struct Args {
     /// Read SOURCE as this type instead of sniffing it.
     #[arg(long = "type", value_enum, default_value = "auto")]
     source_type: SourceType,
-    /// The etcd key of a raw value file.
+    /// The etcd key of a raw value file (e.g. /registry/secrets/default/s1).
     #[arg(long)]
-    key: Option<String>,
+    etcd_key: Option<String>,
     /// The raw value came from `etcdctl get --print-value-only`: strip its trailing newline.
     #[arg(long)]
     strip_newline: bool,
@@ -101,7 +101,7 @@ struct LiveArgs {
     #[arg(long, env = "ETCDCTL_CERT")]
     cert: Option<PathBuf>,
     /// Live: client key (PEM; RSA or EC).
-    #[arg(long = "key-file", env = "ETCDCTL_KEY")]
+    #[arg(long = "key", env = "ETCDCTL_KEY")]
     key_file: Option<PathBuf>,
     /// Live: user name (or user:password).
     #[arg(long, env = "ETCDCTL_USER")]
@@ -214,7 +214,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 },
                 skip_trailer_check: args.skip_trailer_check,
                 allow_trailer_mismatch: args.allow_trailer_mismatch,
-                raw_key: args.key.as_ref().map(|k| k.as_bytes().to_vec()),
+                raw_key: args.etcd_key.as_ref().map(|k| k.as_bytes().to_vec()),
                 strip_newline: args.strip_newline,
             };
             open_source(path, &options)

@@ -269,11 +269,12 @@ pub enum SourceError {
     Unsupported(String),
 }
 
-/// The iterator every source returns.
-pub type Records<'a> = Box<dyn Iterator<Item = Result<Record, SourceError>> + 'a>;
+/// The iterator every source returns (`Send`, so a scanner may hand it to
+/// another thread or use `par_bridge`).
+pub type Records<'a> = Box<dyn Iterator<Item = Result<Record, SourceError>> + Send + 'a>;
 
 /// A source of etcd records.
-pub trait RecordSource {
+pub trait RecordSource: Send {
     /// What the source is (kind, revision, compaction, warnings).
     fn info(&self) -> &SourceInfo;
 

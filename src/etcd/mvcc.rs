@@ -143,16 +143,25 @@ fn bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8], MvccError> {
 
 impl<'a> KeyValueRef<'a> {
     /// Decodes a `mvccpb.KeyValue`, skipping unknown fields (proto3 rules:
-    /// a repeated scalar field keeps the last value).
+    /// a repeated scalar field keeps the last value). A repeated key field,
+    /// which etcd never writes, is an error: it would let a crafted file show
+    /// one key to one reader and another key to another.
     pub fn decode(buf: &'a [u8]) -> Result<KeyValueRef<'a>, MvccError> {
         let mut kv = KeyValueRef::default();
         let mut pos = 0;
+        let mut seen_key = false;
         while pos < buf.len() {
             let at = pos;
             let tag = varint(buf, &mut pos)?;
             let (field, wire) = (tag >> 3, tag & 7);
             match (field, wire) {
-                (1, 2) => kv.key = bytes(buf, &mut pos)?,
+                (1, 2) if seen_key => {
+                    return Err(MvccError::BadKeyValue { offset: at, what: "key field repeated" });
+                }
+                (1, 2) => {
+                    seen_key = true;
+                    kv.key = bytes(buf, &mut pos)?;
+                }
                 (5, 2) => kv.value = bytes(buf, &mut pos)?,
                 (2, 0) => kv.create_revision = varint(buf, &mut pos)? as i64,
                 (3, 0) => kv.mod_revision = varint(buf, &mut pos)? as i64,
@@ -190,6 +199,18 @@ impl<'a> KeyValueRef<'a> {
         }
         Ok(kv)
     }
+}
+
+/// Just the key of a `mvccpb.KeyValue` (the current view's first pass).
+/// Fast path: etcd writes field 1 first; otherwise a full decode.
+pub fn decode_key(buf: &[u8]) -> Result<&[u8], MvccError> {
+    if buf.first() == Some(&0x0a) {
+        let mut pos = 1;
+        // A second key field is rejected by [`KeyValueRef::decode`], so the
+        // first one is the key (the second pass reports such a record).
+        return bytes(buf, &mut pos);
+    }
+    KeyValueRef::decode(buf).map(|kv| kv.key)
 }
 
 /// Reads a `meta` bucket revision value (`scheduledCompactRev`,
@@ -235,6 +256,7 @@ mod tests {
             let kv = KeyValue { key, create_revision: c, mod_revision: m, version: v, value, lease: l };
             let enc = kv.encode_to_vec();
             let r = KeyValueRef::decode(&enc).unwrap();
+            prop_assert_eq!(decode_key(&enc).unwrap(), &kv.key[..]);
             prop_assert_eq!(r.key, &kv.key[..]);
             prop_assert_eq!(r.value, &kv.value[..]);
             prop_assert_eq!((r.create_revision, r.mod_revision, r.version, r.lease), (c, m, v, l));
