@@ -22,6 +22,7 @@ mod hash;
 mod inspect;
 mod lint;
 mod records;
+mod rotate;
 mod validate;
 
 /// Exit code: the check passed.
@@ -53,6 +54,7 @@ enum Command {
     Generate(generate::Args),
     Hash(hash::Args),
     Records(records::Args),
+    Rotate(rotate::Args),
 }
 
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
@@ -67,6 +69,7 @@ pub fn run() -> ExitCode {
         Command::Generate(a) => generate::run(a),
         Command::Hash(a) => hash::run(a),
         Command::Records(a) => records::run(a),
+        Command::Rotate(a) => rotate::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -191,8 +191,9 @@ pub fn plan(
     let mut warnings = Vec::new();
     let mut notes = Vec::new();
     let mut retired = Vec::new();
-    // One new key (or provider) for every selected entry of this run.
-    let mut new_secret: Option<SecretBytes> = None;
+    // One new key per provider type for every selected entry of this run
+    // (never the same bytes under two algorithms).
+    let mut new_secret: std::collections::BTreeMap<String, SecretBytes> = Default::default();
     for &i in &selected {
         let entry = &doc.entries[i];
         let st = stage::derive_entry(i, entry, req.target.as_deref());
@@ -340,7 +341,7 @@ fn prepare_entry(
     req: &Request<'_>,
     clock: &dyn Clock,
     rng: &mut dyn Entropy,
-    new_secret: &mut Option<SecretBytes>,
+    new_secret: &mut std::collections::BTreeMap<String, SecretBytes>,
 ) -> Result<EntryResult, RotationError> {
     let entry = &doc.entries[i];
     let st = if req.target.is_some() { st_target.clone() } else { stage::derive_entry(i, entry, None) };
@@ -389,7 +390,10 @@ fn prepare_entry(
         Stage::Prepared if same_target(&st.to) => {
             return Ok(EntryResult::NoOp(format!("already {}; nothing to do", describe(&st))));
         }
-        Stage::Promoted if same_target(&st.to) => {
+        Stage::Promoted
+            if same_target(&st.to)
+                && (kind == "identity" || req.prepare.key_name.is_some() || req.prepare.kms_name.is_some()) =>
+        {
             return Ok(EntryResult::NoOp(format!("already past prepare: {}", describe(&st))));
         }
         Stage::Prepared => {
@@ -435,10 +439,10 @@ fn prepare_entry(
             })
         }
         local => {
-            if new_secret.is_none() {
-                *new_secret = Some(rng.bytes(32)?);
+            if !new_secret.contains_key(local) {
+                new_secret.insert(local.to_string(), rng.bytes(32)?);
             }
-            let raw = new_secret.as_ref().map(|s| s.expose()).unwrap_or_default();
+            let raw = new_secret.get(local).map(|s| s.expose()).unwrap_or_default();
             let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(raw));
             NewProv::Local { ty: local.to_string(), name: name.clone(), secret_b64: SecretBytes::from_slice(b64.as_bytes()) }
         }
