@@ -186,14 +186,23 @@ enum Cmd {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
-        Cmd::Status { configs, evidence, to, format } => run_status(&configs, evidence.as_deref(), to, format),
+        Cmd::Status { configs, evidence, to, format } => {
+            run_status(&configs, evidence.as_deref(), to, format)
+        }
         Cmd::Prepare { config, provider, key_name, kms_name, kms_endpoint, common } => {
             let spec = PrepareSpec { provider, key_name, kms_name, kms_endpoint };
             run_step(&config, Step::Prepare, spec, None, false, None, None, common)
         }
-        Cmd::Promote { config, common } => {
-            run_step(&config, Step::Promote, PrepareSpec::default(), None, false, None, None, common)
-        }
+        Cmd::Promote { config, common } => run_step(
+            &config,
+            Step::Promote,
+            PrepareSpec::default(),
+            None,
+            false,
+            None,
+            None,
+            common,
+        ),
         Cmd::Prune { config, evidence, force, key_archive, passphrase_file, common } => run_step(
             &config,
             Step::Prune,
@@ -205,7 +214,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             common,
         ),
         Cmd::Runbook { config, provider, nodes, reload, to } => {
-            let bytes = std::fs::read(&config).with_context(|| format!("cannot read {}", config.display()))?;
+            let bytes = std::fs::read(&config)
+                .with_context(|| format!("cannot read {}", config.display()))?;
             let text = std::str::from_utf8(&bytes).context("the config is not UTF-8")?;
             let d = doc::parse(text).with_context(|| format!("{}", config.display()))?;
             let path = config.display().to_string();
@@ -231,11 +241,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 fn load_evidence(path: &Path) -> anyhow::Result<Evidence> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read evidence {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read evidence {}", path.display()))?;
     Evidence::from_scan_json(&bytes).with_context(|| format!("evidence {}", path.display()))
 }
 
-fn run_status(configs: &[PathBuf], evidence: Option<&Path>, to: Option<String>, format: OutFormat) -> anyhow::Result<u8> {
+fn run_status(
+    configs: &[PathBuf],
+    evidence: Option<&Path>,
+    to: Option<String>,
+    format: OutFormat,
+) -> anyhow::Result<u8> {
     let ev = evidence.map(load_evidence).transpose()?;
     let mut files = Vec::new();
     for c in configs {
@@ -259,14 +275,23 @@ fn run_status(configs: &[PathBuf], evidence: Option<&Path>, to: Option<String>, 
             continue;
         }
         for e in &f.entries {
-            writeln!(out, "  entry {} [{}]: {}", e.stage.entry, e.stage.resources.join(", "), e.summary)?;
+            writeln!(
+                out,
+                "  entry {} [{}]: {}",
+                e.stage.entry,
+                e.stage.resources.join(", "),
+                e.summary
+            )?;
             writeln!(out, "    write: {}", e.stage.write)?;
             if !e.stage.read.is_empty() {
                 writeln!(out, "    read:  {}", e.stage.read.join(", "))?;
             }
             if ev.is_some() {
-                let counts: Vec<String> =
-                    e.counts.iter().map(|c| format!("{} {}", c.label, c.objects.unwrap_or(0))).collect();
+                let counts: Vec<String> = e
+                    .counts
+                    .iter()
+                    .map(|c| format!("{} {}", c.label, c.objects.unwrap_or(0)))
+                    .collect();
                 writeln!(out, "    objects: {}", counts.join(", "))?;
             }
             writeln!(out, "    next: {}", e.next)?;
@@ -275,7 +300,11 @@ fn run_status(configs: &[PathBuf], evidence: Option<&Path>, to: Option<String>, 
     if let Some(info) = &report.evidence {
         writeln!(out, "evidence: scan of {:?}", info.source)?;
         if info.matches_config == Some(false) {
-            writeln!(out, "  warning: the scan used a different config ({})", info.config_hash.clone().unwrap_or_default())?;
+            writeln!(
+                out,
+                "  warning: the scan used a different config ({})",
+                info.config_hash.clone().unwrap_or_default()
+            )?;
         }
     }
     if report.files.len() > 1 {
@@ -292,7 +321,9 @@ fn run_status(configs: &[PathBuf], evidence: Option<&Path>, to: Option<String>, 
 
 fn passphrase(file: Option<&Path>) -> anyhow::Result<Option<SecretBytes>> {
     if let Some(f) = file {
-        let raw = zeroize::Zeroizing::new(std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?);
+        let raw = zeroize::Zeroizing::new(
+            std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?,
+        );
         let line = raw.split(|b| *b == b'\n').next().unwrap_or_default();
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
@@ -331,8 +362,20 @@ fn run_step(
         n.push(".retired-keys");
         PathBuf::from(n)
     });
-    let target = ArchiveTarget { path: archive_path, passphrase: pass.as_ref(), params: KdfParams::default() };
-    let report = match execute::run_step(config, step, &req, common.write, Some(&target), &SystemClock, &mut OsEntropy) {
+    let target = ArchiveTarget {
+        path: archive_path,
+        passphrase: pass.as_ref(),
+        params: KdfParams::default(),
+    };
+    let report = match execute::run_step(
+        config,
+        step,
+        &req,
+        common.write,
+        Some(&target),
+        &SystemClock,
+        &mut OsEntropy,
+    ) {
         Ok(r) => r,
         Err(atrest::rotation::RotationError::Usage(m)) => {
             eprintln!("atrest: error: {m}");
@@ -350,12 +393,20 @@ fn run_step(
                 "reemitted": p.reemitted, "retired": p.retired.iter().map(|k| format!("{}/{}", k.provider, k.name)).collect::<Vec<_>>(),
                 "written": report.written,
             }),
-            Outcome::NoOp(m) => serde_json::json!({"step": name, "outcome": "noop", "hash": report.hash, "message": m}),
-            Outcome::Refused(m) => serde_json::json!({"step": name, "outcome": "refused", "hash": report.hash, "message": m}),
+            Outcome::NoOp(m) => {
+                serde_json::json!({"step": name, "outcome": "noop", "hash": report.hash, "message": m})
+            }
+            Outcome::Refused(m) => {
+                serde_json::json!({"step": name, "outcome": "refused", "hash": report.hash, "message": m})
+            }
         };
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
-        return Ok(if matches!(report.outcome, Outcome::Refused(_)) { EXIT_FINDINGS } else { EXIT_OK });
+        return Ok(if matches!(report.outcome, Outcome::Refused(_)) {
+            EXIT_FINDINGS
+        } else {
+            EXIT_OK
+        });
     }
     match &report.outcome {
         Outcome::NoOp(m) => {
@@ -370,14 +421,21 @@ fn run_step(
             for w in &p.warnings {
                 eprintln!("WARNING: {w}");
             }
-            let mode = if report.written.is_some() { "applied" } else { "dry run; add --write to apply" };
+            let mode =
+                if report.written.is_some() { "applied" } else { "dry run; add --write to apply" };
             writeln!(out, "PLAN: atrest rotate {name} {} ({mode})", config.display())?;
             for n in &p.notes {
                 writeln!(out, "note: {n}")?;
             }
             if !p.retired.is_empty() {
-                let names: Vec<String> = p.retired.iter().map(|k| format!("{}/{}", k.provider, k.name)).collect();
-                writeln!(out, "retires: {} (archived to {})", names.join(", "), target.path.display())?;
+                let names: Vec<String> =
+                    p.retired.iter().map(|k| format!("{}/{}", k.provider, k.name)).collect();
+                writeln!(
+                    out,
+                    "retires: {} (archived to {})",
+                    names.join(", "),
+                    target.path.display()
+                )?;
             }
             writeln!(out, "--- {} (current, {})", config.display(), report.hash)?;
             writeln!(out, "+++ {} (planned)", config.display())?;
@@ -386,8 +444,17 @@ fn run_step(
                 writeln!(out, "wrote {} ({})", config.display(), w.hash_after)?;
                 writeln!(out, "backup: {}", w.backup.display())?;
                 if let Some(a) = &w.archive {
-                    let sealed = if pass.is_some() { "sealed" } else { "NOT sealed: set ATREST_ARCHIVE_PASSPHRASE" };
-                    writeln!(out, "key archive: {} (+{} key(s), {sealed})", a.display(), w.archived)?;
+                    let sealed = if pass.is_some() {
+                        "sealed"
+                    } else {
+                        "NOT sealed: set ATREST_ARCHIVE_PASSPHRASE"
+                    };
+                    writeln!(
+                        out,
+                        "key archive: {} (+{} key(s), {sealed})",
+                        a.display(),
+                        w.archived
+                    )?;
                 }
                 writeln!(
                     out,

@@ -90,7 +90,9 @@ pub fn backup(target: &Path, bytes: &[u8], clock: &dyn Clock) -> Result<PathBuf,
 
 fn sync_dir(target: &Path) -> Result<(), RotationError> {
     let dir = dir_of(target);
-    File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| RotationError::io("cannot fsync directory", &dir, e))
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| RotationError::io("cannot fsync directory", &dir, e))
 }
 
 /// Replaces `target` with `bytes` atomically (temp file in the same

@@ -30,7 +30,9 @@ pub enum ArchiveError {
     #[error("not a valid atrest key archive: {0}")]
     Format(String),
     /// Sealed, and no passphrase was given.
-    #[error("the key archive is sealed: give the passphrase (ATREST_ARCHIVE_PASSPHRASE or --passphrase-file)")]
+    #[error(
+        "the key archive is sealed: give the passphrase (ATREST_ARCHIVE_PASSPHRASE or --passphrase-file)"
+    )]
     PassphraseNeeded,
     /// Wrong passphrase, or the sealed part was modified.
     #[error("the key archive did not open: wrong passphrase or modified file")]
@@ -107,18 +109,22 @@ struct FileJson {
 }
 
 fn aad(p: &KdfParams, salt: &str) -> Vec<u8> {
-    format!("{FORMAT} v1 argon2id m={} t={} p={} salt={salt}", p.m_cost, p.t_cost, p.p_cost).into_bytes()
+    format!("{FORMAT} v1 argon2id m={} t={} p={} salt={salt}", p.m_cost, p.t_cost, p.p_cost)
+        .into_bytes()
 }
 
 fn derive(pass: &SecretBytes, salt: &[u8], p: &KdfParams) -> Result<SecretBytes, ArchiveError> {
     if p.m_cost > 4 * 1024 * 1024 || p.t_cost > 100 || p.p_cost > 16 {
-        return Err(ArchiveError::Kdf("costs above the accepted maximum (4 GiB, 100 passes, 16 lanes)".into()));
+        return Err(ArchiveError::Kdf(
+            "costs above the accepted maximum (4 GiB, 100 passes, 16 lanes)".into(),
+        ));
     }
-    let params =
-        argon2::Params::new(p.m_cost, p.t_cost, p.p_cost, Some(32)).map_err(|e| ArchiveError::Kdf(e.to_string()))?;
+    let params = argon2::Params::new(p.m_cost, p.t_cost, p.p_cost, Some(32))
+        .map_err(|e| ArchiveError::Kdf(e.to_string()))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = Zeroizing::new(vec![0u8; 32]);
-    a.hash_password_into(pass.expose(), salt, &mut out).map_err(|e| ArchiveError::Kdf(e.to_string()))?;
+    a.hash_password_into(pass.expose(), salt, &mut out)
+        .map_err(|e| ArchiveError::Kdf(e.to_string()))?;
     Ok(SecretBytes::from_slice(&out))
 }
 
@@ -142,12 +148,15 @@ pub fn encode_archive(
     let file = match passphrase {
         None => FileJson { format: FORMAT.into(), version: 1, keys: Some(list), sealed: None },
         Some(pass) => {
-            let inner = Zeroizing::new(serde_json::to_vec(&list).map_err(|e| ArchiveError::Format(e.to_string()))?);
+            let inner = Zeroizing::new(
+                serde_json::to_vec(&list).map_err(|e| ArchiveError::Format(e.to_string()))?,
+            );
             let salt = rng.bytes(16).map_err(ArchiveError::Io)?;
             let nonce = rng.bytes(24).map_err(ArchiveError::Io)?;
             let salt_b64 = B64.encode(salt.expose());
             let key = derive(pass, salt.expose(), &params)?;
-            let cipher = XChaCha20Poly1305::new_from_slice(key.expose()).map_err(|_| ArchiveError::Open)?;
+            let cipher =
+                XChaCha20Poly1305::new_from_slice(key.expose()).map_err(|_| ArchiveError::Open)?;
             let n = XNonce::try_from(nonce.expose()).map_err(|_| ArchiveError::Open)?;
             let ct = cipher
                 .encrypt(&n, Payload { msg: &inner, aad: &aad(&params, &salt_b64) })
@@ -167,7 +176,9 @@ pub fn encode_archive(
             }
         }
     };
-    let mut out = Zeroizing::new(serde_json::to_vec_pretty(&file).map_err(|e| ArchiveError::Format(e.to_string()))?);
+    let mut out = Zeroizing::new(
+        serde_json::to_vec_pretty(&file).map_err(|e| ArchiveError::Format(e.to_string()))?,
+    );
     out.push(b'\n');
     Ok(out)
 }
@@ -176,7 +187,9 @@ fn keys_from(list: Vec<KeyJson>) -> Result<Vec<ArchivedKey>, ArchiveError> {
     list.into_iter()
         .enumerate()
         .map(|(i, k)| {
-            let raw = B64.decode(k.secret.as_bytes()).map_err(|_| ArchiveError::Format(format!("keys[{i}].secret is not base64")))?;
+            let raw = B64
+                .decode(k.secret.as_bytes())
+                .map_err(|_| ArchiveError::Format(format!("keys[{i}].secret is not base64")))?;
             let k = Zeroizing::new(k);
             Ok(ArchivedKey {
                 provider: k.provider.clone(),
@@ -196,32 +209,52 @@ impl zeroize::Zeroize for KeyJson {
 }
 
 /// Parses archive bytes; a sealed archive needs `passphrase`.
-pub fn decode_archive(bytes: &[u8], passphrase: Option<&SecretBytes>) -> Result<Vec<ArchivedKey>, ArchiveError> {
-    let file: FileJson = serde_json::from_slice(bytes).map_err(|e| ArchiveError::Format(e.to_string()))?;
+pub fn decode_archive(
+    bytes: &[u8],
+    passphrase: Option<&SecretBytes>,
+) -> Result<Vec<ArchivedKey>, ArchiveError> {
+    let file: FileJson =
+        serde_json::from_slice(bytes).map_err(|e| ArchiveError::Format(e.to_string()))?;
     if file.format != FORMAT || file.version != 1 {
-        return Err(ArchiveError::Format(format!("format {:?} version {} is not {FORMAT} version 1", file.format, file.version)));
+        return Err(ArchiveError::Format(format!(
+            "format {:?} version {} is not {FORMAT} version 1",
+            file.format, file.version
+        )));
     }
     match (file.keys, file.sealed) {
         (Some(list), None) => keys_from(list),
         (None, Some(s)) => {
             let Some(pass) = passphrase else { return Err(ArchiveError::PassphraseNeeded) };
             if s.kdf != "argon2id" || s.cipher != "xchacha20poly1305" {
-                return Err(ArchiveError::Format(format!("unsupported kdf {:?} or cipher {:?}", s.kdf, s.cipher)));
+                return Err(ArchiveError::Format(format!(
+                    "unsupported kdf {:?} or cipher {:?}",
+                    s.kdf, s.cipher
+                )));
             }
-            let salt = B64.decode(&s.salt).map_err(|_| ArchiveError::Format("salt is not base64".into()))?;
-            let nonce = B64.decode(&s.nonce).map_err(|_| ArchiveError::Format("nonce is not base64".into()))?;
-            let ct = B64.decode(&s.ciphertext).map_err(|_| ArchiveError::Format("ciphertext is not base64".into()))?;
-            let n = XNonce::try_from(nonce.as_slice()).map_err(|_| ArchiveError::Format("nonce is not 24 bytes".into()))?;
+            let salt = B64
+                .decode(&s.salt)
+                .map_err(|_| ArchiveError::Format("salt is not base64".into()))?;
+            let nonce = B64
+                .decode(&s.nonce)
+                .map_err(|_| ArchiveError::Format("nonce is not base64".into()))?;
+            let ct = B64
+                .decode(&s.ciphertext)
+                .map_err(|_| ArchiveError::Format("ciphertext is not base64".into()))?;
+            let n = XNonce::try_from(nonce.as_slice())
+                .map_err(|_| ArchiveError::Format("nonce is not 24 bytes".into()))?;
             if salt.len() < 8 {
                 return Err(ArchiveError::Format("salt shorter than 8 bytes".into()));
             }
             let key = derive(pass, &salt, &s.params)?;
-            let cipher = XChaCha20Poly1305::new_from_slice(key.expose()).map_err(|_| ArchiveError::Open)?;
+            let cipher =
+                XChaCha20Poly1305::new_from_slice(key.expose()).map_err(|_| ArchiveError::Open)?;
             let pt = Zeroizing::new(
-                cipher.decrypt(&n, Payload { msg: &ct, aad: &aad(&s.params, &s.salt) }).map_err(|_| ArchiveError::Open)?,
+                cipher
+                    .decrypt(&n, Payload { msg: &ct, aad: &aad(&s.params, &s.salt) })
+                    .map_err(|_| ArchiveError::Open)?,
             );
-            let list: Vec<KeyJson> =
-                serde_json::from_slice(&pt).map_err(|e| ArchiveError::Format(format!("sealed content: {e}")))?;
+            let list: Vec<KeyJson> = serde_json::from_slice(&pt)
+                .map_err(|e| ArchiveError::Format(format!("sealed content: {e}")))?;
             keys_from(list)
         }
         _ => Err(ArchiveError::Format("exactly one of keys and sealed must be present".into())),
@@ -242,10 +275,14 @@ pub fn write_archive(
 }
 
 /// Reads the keys of the archive at `path`.
-pub fn read_archive(path: &Path, passphrase: Option<&SecretBytes>) -> Result<Vec<ArchivedKey>, ArchiveError> {
-    let bytes = Zeroizing::new(
-        std::fs::read(path).map_err(|e| ArchiveError::Io(RotationError::io("cannot read key archive", path, e)))?,
-    );
+pub fn read_archive(
+    path: &Path,
+    passphrase: Option<&SecretBytes>,
+) -> Result<Vec<ArchivedKey>, ArchiveError> {
+    let bytes =
+        Zeroizing::new(std::fs::read(path).map_err(|e| {
+            ArchiveError::Io(RotationError::io("cannot read key archive", path, e))
+        })?);
     decode_archive(&bytes, passphrase)
 }
 
@@ -261,7 +298,10 @@ pub fn append_archive(
     let mut keys = if path.exists() { read_archive(path, passphrase)? } else { Vec::new() };
     let mut added = 0;
     for k in new {
-        if !keys.iter().any(|o| o.provider == k.provider && o.name == k.name && o.secret == k.secret) {
+        if !keys
+            .iter()
+            .any(|o| o.provider == k.provider && o.name == k.name && o.secret == k.secret)
+        {
             keys.push(k);
             added += 1;
         }
@@ -295,21 +335,35 @@ mod tests {
         assert_eq!((back[0].name.as_str(), back[0].secret.expose()), ("k1", &[7u8; 32][..]));
 
         let pass = SecretBytes::from_slice(b"correct horse");
-        let sealed = encode_archive(&[key("k1", 7), key("k2", 9)], Some(&pass), CHEAP, &mut rng).unwrap();
+        let sealed =
+            encode_archive(&[key("k1", 7), key("k2", 9)], Some(&pass), CHEAP, &mut rng).unwrap();
         assert!(!String::from_utf8_lossy(&sealed).contains("\"k1\""), "names are sealed too");
         let back = decode_archive(&sealed, Some(&pass)).unwrap();
         assert_eq!(back.len(), 2);
         assert!(back[1].secret == SecretBytes::new(vec![9; 32]));
-        assert!(matches!(decode_archive(&sealed, Some(&SecretBytes::from_slice(b"wrong"))), Err(ArchiveError::Open)));
+        assert!(matches!(
+            decode_archive(&sealed, Some(&SecretBytes::from_slice(b"wrong"))),
+            Err(ArchiveError::Open)
+        ));
         assert!(matches!(decode_archive(&sealed, None), Err(ArchiveError::PassphraseNeeded)));
         // Raising the KDF cost in the clear header breaks the binding.
-        let tampered = String::from_utf8(sealed.to_vec()).unwrap().replace("\"t_cost\": 1", "\"t_cost\": 2");
-        assert!(matches!(decode_archive(tampered.as_bytes(), Some(&pass)), Err(ArchiveError::Open)));
+        let tampered =
+            String::from_utf8(sealed.to_vec()).unwrap().replace("\"t_cost\": 1", "\"t_cost\": 2");
+        assert!(matches!(
+            decode_archive(tampered.as_bytes(), Some(&pass)),
+            Err(ArchiveError::Open)
+        ));
     }
 
     #[test]
     fn garbage_is_a_format_error() {
-        for bad in [&b""[..], b"{}", b"[1]", b"{\"format\":\"atrest-key-archive\",\"version\":1}", b"\xff\xfe"] {
+        for bad in [
+            &b""[..],
+            b"{}",
+            b"[1]",
+            b"{\"format\":\"atrest-key-archive\",\"version\":1}",
+            b"\xff\xfe",
+        ] {
             assert!(matches!(decode_archive(bad, None), Err(ArchiveError::Format(_))));
         }
     }
@@ -320,8 +374,15 @@ mod tests {
         let p = dir.path().join("keys.archive");
         let mut rng = CountingEntropy(0);
         let pass = SecretBytes::from_slice(b"pw");
-        assert_eq!(append_archive(&p, vec![key("k1", 1)], Some(&pass), CHEAP, &mut rng).unwrap(), 1);
-        assert_eq!(append_archive(&p, vec![key("k1", 1), key("k2", 2)], Some(&pass), CHEAP, &mut rng).unwrap(), 1);
+        assert_eq!(
+            append_archive(&p, vec![key("k1", 1)], Some(&pass), CHEAP, &mut rng).unwrap(),
+            1
+        );
+        assert_eq!(
+            append_archive(&p, vec![key("k1", 1), key("k2", 2)], Some(&pass), CHEAP, &mut rng)
+                .unwrap(),
+            1
+        );
         assert_eq!(read_archive(&p, Some(&pass)).unwrap().len(), 2);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);

@@ -180,12 +180,18 @@ impl<'a> Builder<'a> {
     fn next(&mut self) -> Result<(Event<'a>, saphyr_parser::Span), DocError> {
         match self.events.next_event() {
             Some(Ok(ev)) => Ok(ev),
-            Some(Err(e)) => Err(err("(yaml)", e.marker().line(), format!("invalid YAML: {}", e.info()))),
+            Some(Err(e)) => {
+                Err(err("(yaml)", e.marker().line(), format!("invalid YAML: {}", e.info())))
+            }
             None => Err(err("(yaml)", 0, "unexpected end of the YAML stream")),
         }
     }
 
-    fn node(&mut self, first: (Event<'a>, saphyr_parser::Span), depth: usize) -> Result<Node, DocError> {
+    fn node(
+        &mut self,
+        first: (Event<'a>, saphyr_parser::Span),
+        depth: usize,
+    ) -> Result<Node, DocError> {
         let (ev, span) = first;
         let line = span.start.line();
         if depth > MAX_DEPTH {
@@ -240,7 +246,9 @@ impl<'a> Builder<'a> {
                     let key_line = next.1.start.line();
                     let key = match self.node(next, depth + 1)? {
                         Node::Scalar { value, .. } => value.to_string(),
-                        other => return Err(err("(yaml)", other.line(), "mapping keys must be scalars")),
+                        other => {
+                            return Err(err("(yaml)", other.line(), "mapping keys must be scalars"));
+                        }
                     };
                     let value_ev = self.next()?;
                     let value = self.node(value_ev, depth + 1)?;
@@ -252,7 +260,11 @@ impl<'a> Builder<'a> {
                 }
                 Ok(Node::Map { pairs, flow, line, col: span.start.col(), end_line })
             }
-            Event::Alias(_) => Err(err("(yaml)", line, "YAML aliases are not supported in an EncryptionConfiguration")),
+            Event::Alias(_) => Err(err(
+                "(yaml)",
+                line,
+                "YAML aliases are not supported in an EncryptionConfiguration",
+            )),
             _ => Err(err("(yaml)", line, "unexpected YAML event")),
         }
     }
@@ -267,7 +279,11 @@ fn build_tree(text: &str) -> Result<Node, DocError> {
             Event::StreamStart | Event::DocumentEnd => {}
             Event::DocumentStart(_) => {
                 if root.is_some() {
-                    return Err(err("(yaml)", span.start.line(), "more than one YAML document in the file"));
+                    return Err(err(
+                        "(yaml)",
+                        span.start.line(),
+                        "more than one YAML document in the file",
+                    ));
                 }
                 let first = b.next()?;
                 root = Some(b.node(first, 0)?);
@@ -285,7 +301,9 @@ fn build_tree(text: &str) -> Result<Node, DocError> {
 fn map_of<'n>(node: &'n Node, path: &str) -> Result<&'n [(String, usize, Node)], DocError> {
     match node {
         Node::Map { pairs, .. } => Ok(pairs),
-        other => Err(err(path, other.line(), format!("expected a mapping, found {}", other.what()))),
+        other => {
+            Err(err(path, other.line(), format!("expected a mapping, found {}", other.what())))
+        }
     }
 }
 
@@ -296,10 +314,18 @@ fn scalar(node: &Node, path: &str) -> Result<String, DocError> {
     }
 }
 
-fn only_fields(pairs: &[(String, usize, Node)], allowed: &[&str], path: &str) -> Result<(), DocError> {
+fn only_fields(
+    pairs: &[(String, usize, Node)],
+    allowed: &[&str],
+    path: &str,
+) -> Result<(), DocError> {
     for (k, line, _) in pairs {
         if !allowed.contains(&k.as_str()) {
-            return Err(err(path, *line, format!("strict decoding error: unknown field \"{path}.{k}\"")));
+            return Err(err(
+                path,
+                *line,
+                format!("strict decoding error: unknown field \"{path}.{k}\""),
+            ));
         }
     }
     Ok(())
@@ -312,8 +338,10 @@ fn field<'n>(pairs: &'n [(String, usize, Node)], name: &str) -> Option<&'n Node>
 fn item_lines(text_lines: &[&str], seq_flow: bool, item: &Node) -> Lines {
     let first = item.line();
     let col = item.col();
-    let prefix: String =
-        text_lines.get(first.wrapping_sub(1)).map(|l| l.chars().take(col).collect()).unwrap_or_default();
+    let prefix: String = text_lines
+        .get(first.wrapping_sub(1))
+        .map(|l| l.chars().take(col).collect())
+        .unwrap_or_default();
     let editable = !seq_flow
         && !matches!(item, Node::Map { flow: true, .. } | Node::Seq { .. })
         && prefix.trim() == "-"
@@ -331,7 +359,8 @@ pub fn parse(text: &str) -> Result<ConfigDoc, DocError> {
     let lines: Vec<&str> = text.lines().collect();
     let root = map_of(&tree, "(root)")?;
     only_fields(root, &["apiVersion", "kind", "resources"], "(root)")?;
-    let api_version = field(root, "apiVersion").map(|n| scalar(n, "apiVersion")).transpose()?.unwrap_or_default();
+    let api_version =
+        field(root, "apiVersion").map(|n| scalar(n, "apiVersion")).transpose()?.unwrap_or_default();
     let kind = field(root, "kind").map(|n| scalar(n, "kind")).transpose()?.unwrap_or_default();
     let known = matches!(
         (api_version.as_str(), kind.as_str()),
@@ -358,11 +387,15 @@ pub fn parse(text: &str) -> Result<ConfigDoc, DocError> {
                 .enumerate()
                 .map(|(j, n)| scalar(n, &format!("{p}.resources[{j}]")))
                 .collect::<Result<Vec<_>, _>>()?,
-            _ => return Err(err(&p, item.line(), format!("at least one {p}.resources is required"))),
+            _ => {
+                return Err(err(&p, item.line(), format!("at least one {p}.resources is required")));
+            }
         };
         let (pseq, pflow) = match field(pairs, "providers") {
             Some(Node::Seq { items, flow, .. }) if !items.is_empty() => (items, *flow),
-            _ => return Err(err(&p, item.line(), format!("at least one {p}.providers is required"))),
+            _ => {
+                return Err(err(&p, item.line(), format!("at least one {p}.providers is required")));
+            }
         };
         let mut providers = Vec::new();
         for (j, pn) in pseq.iter().enumerate() {
@@ -374,7 +407,12 @@ pub fn parse(text: &str) -> Result<ConfigDoc, DocError> {
     Ok(ConfigDoc { text: Zeroizing::new(text.to_string()), api_version, kind, entries })
 }
 
-fn parse_provider(pn: &Node, pp: &str, lines: &[&str], seq_flow: bool) -> Result<ProviderDoc, DocError> {
+fn parse_provider(
+    pn: &Node,
+    pp: &str,
+    lines: &[&str],
+    seq_flow: bool,
+) -> Result<ProviderDoc, DocError> {
     let pairs = map_of(pn, pp)?;
     only_fields(pairs, &["aescbc", "aesgcm", "secretbox", "kms", "identity"], pp)?;
     if pairs.is_empty() {
@@ -420,17 +458,32 @@ fn parse_provider(pn: &Node, pp: &str, lines: &[&str], seq_flow: bool) -> Result
             only_fields(f, &["keys"], &kp)?;
             let (kitems, kflow) = match field(f, "keys") {
                 Some(Node::Seq { items, flow, .. }) if !items.is_empty() => (items, *flow),
-                _ => return Err(err(&format!("{kp}.keys"), body.line(), "Required value: at least one keys is required")),
+                _ => {
+                    return Err(err(
+                        &format!("{kp}.keys"),
+                        body.line(),
+                        "Required value: at least one keys is required",
+                    ));
+                }
             };
             let mut keys = Vec::new();
             for (k, kn) in kitems.iter().enumerate() {
                 let kpath = format!("{kp}.keys[{k}]");
                 let kf = map_of(kn, &kpath)?;
                 only_fields(kf, &["name", "secret"], &kpath)?;
-                let name = field(kf, "name").map(|v| scalar(v, &format!("{kpath}.name"))).transpose()?.unwrap_or_default();
+                let name = field(kf, "name")
+                    .map(|v| scalar(v, &format!("{kpath}.name")))
+                    .transpose()?
+                    .unwrap_or_default();
                 let secret = match field(kf, "secret") {
                     Some(Node::Scalar { value, .. }) => SecretBytes::from_slice(value.as_bytes()),
-                    Some(other) => return Err(err(&format!("{kpath}.secret"), other.line(), "expected a string")),
+                    Some(other) => {
+                        return Err(err(
+                            &format!("{kpath}.secret"),
+                            other.line(),
+                            "expected a string",
+                        ));
+                    }
                     None => SecretBytes::new(Vec::new()),
                 };
                 keys.push(KeyDoc { name, secret_b64: secret, lines: item_lines(lines, kflow, kn) });
@@ -455,17 +508,32 @@ pub fn check(doc: &ConfigDoc) -> Vec<DocError> {
                     for (k, key) in keys.iter().enumerate() {
                         let kp = format!("{pp}.{type_name}.keys[{k}]");
                         if key.name.is_empty() {
-                            out.push(err(&format!("{kp}.name"), key.lines.first, "name is a mandatory field for a key"));
+                            out.push(err(
+                                &format!("{kp}.name"),
+                                key.lines.first,
+                                "name is a mandatory field for a key",
+                            ));
                         }
                         if key.secret_b64.is_empty() {
-                            out.push(err(&format!("{kp}.secret"), key.lines.first, "secret is a mandatory field for a key"));
+                            out.push(err(
+                                &format!("{kp}.secret"),
+                                key.lines.first,
+                                "secret is a mandatory field for a key",
+                            ));
                             continue;
                         }
-                        match base64::engine::general_purpose::STANDARD.decode(key.secret_b64.expose()) {
-                            Err(_) => out.push(err(&format!("{kp}.secret"), key.lines.first, "Invalid value: \"REDACTED\": secrets must be base64 encoded")),
+                        match base64::engine::general_purpose::STANDARD
+                            .decode(key.secret_b64.expose())
+                        {
+                            Err(_) => out.push(err(
+                                &format!("{kp}.secret"),
+                                key.lines.first,
+                                "Invalid value: \"REDACTED\": secrets must be base64 encoded",
+                            )),
                             Ok(raw) => {
                                 let raw = Zeroizing::new(raw);
-                                let ok: &[usize] = if type_name == "secretbox" { &[32] } else { &[16, 24, 32] };
+                                let ok: &[usize] =
+                                    if type_name == "secretbox" { &[32] } else { &[16, 24, 32] };
                                 if !ok.contains(&raw.len()) {
                                     out.push(err(&format!("{kp}.secret"), key.lines.first, format!("Invalid value: \"REDACTED\": secret is not of the expected length, got {}, expected one of {ok:?}", raw.len())));
                                 }
@@ -476,18 +544,34 @@ pub fn check(doc: &ConfigDoc) -> Vec<DocError> {
                 ProviderKind::Kms(k) => {
                     let kp = format!("{pp}.kms");
                     if k.name.is_empty() {
-                        out.push(err(&format!("{kp}.name"), p.lines.first, "name is a mandatory field for a provider"));
+                        out.push(err(
+                            &format!("{kp}.name"),
+                            p.lines.first,
+                            "name is a mandatory field for a provider",
+                        ));
                     }
                     if k.endpoint.is_empty() {
-                        out.push(err(&format!("{kp}.endpoint"), p.lines.first, "endpoint is a mandatory field for a kms"));
+                        out.push(err(
+                            &format!("{kp}.endpoint"),
+                            p.lines.first,
+                            "endpoint is a mandatory field for a kms",
+                        ));
                     } else if !k.endpoint.starts_with("unix://") {
-                        out.push(err(&format!("{kp}.endpoint"), p.lines.first, "only the unix scheme is supported"));
+                        out.push(err(
+                            &format!("{kp}.endpoint"),
+                            p.lines.first,
+                            "only the unix scheme is supported",
+                        ));
                     }
                     if !matches!(k.version(), "v1" | "v2") {
                         out.push(err(&format!("{kp}.apiVersion"), p.lines.first, "unsupported apiVersion apiVersion for KMS provider, only v1 and v2 are supported"));
                     }
                     if k.version() == "v2" && k.name.contains(':') {
-                        out.push(err(&format!("{kp}.name"), p.lines.first, format!("invalid KMS provider name {}, must not contain ':'", k.name)));
+                        out.push(err(
+                            &format!("{kp}.name"),
+                            p.lines.first,
+                            format!("invalid KMS provider name {}, must not contain ':'", k.name),
+                        ));
                     }
                 }
                 ProviderKind::Identity => {}
@@ -507,7 +591,11 @@ fn quote(s: &str) -> String {
         && !matches!(s, "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~")
         && s.parse::<f64>().is_err()
         && !s.ends_with(':');
-    if plain_ok { s.to_string() } else { serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}")) }
+    if plain_ok {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+    }
 }
 
 /// A provider to emit, either taken from a parsed document or new.
@@ -527,7 +615,11 @@ pub enum EmitProvider<'a> {
 
 /// Emits a canonical YAML document (block style, two-space indentation).
 /// Comments of the original file are not carried over.
-pub fn emit(api_version: &str, kind: &str, entries: &[(Vec<String>, Vec<EmitProvider<'_>>)]) -> Zeroizing<String> {
+pub fn emit(
+    api_version: &str,
+    kind: &str,
+    entries: &[(Vec<String>, Vec<EmitProvider<'_>>)],
+) -> Zeroizing<String> {
     let mut o = Zeroizing::new(String::new());
     let _ = writeln!(o, "apiVersion: {}", quote(api_version));
     let _ = writeln!(o, "kind: {}", quote(kind));
@@ -597,7 +689,10 @@ resources:
         assert_eq!(d.entries.len(), 2);
         let e = &d.entries[0];
         assert_eq!(e.resources, vec!["secrets"]);
-        assert_eq!(e.providers[0].lines, Lines { first: 8, last: 11, content_col: 8, editable: true });
+        assert_eq!(
+            e.providers[0].lines,
+            Lines { first: 8, last: 11, content_col: 8, editable: true }
+        );
         assert_eq!(e.providers[1].lines.first, 12);
         assert!(e.providers[1].lines.editable);
         let ProviderKind::Local { keys, .. } = &e.providers[0].kind else { panic!() };
@@ -612,7 +707,13 @@ resources:
     fn rejects_unknown_fields_aliases_and_wrong_kind() {
         let bad = SAMPLE.replace("identity: {}\n  -", "identity: {}\n        pandas: 1\n  -");
         assert!(parse(&bad).is_err());
-        assert!(parse("apiVersion: v9\nkind: X\nresources: []\n").err().unwrap().message.contains("no kind"));
+        assert!(
+            parse("apiVersion: v9\nkind: X\nresources: []\n")
+                .err()
+                .unwrap()
+                .message
+                .contains("no kind")
+        );
         assert!(parse("a: &x 1\nb: *x\n").is_err());
         assert!(parse("").is_err());
         assert!(parse("[").is_err());
@@ -637,7 +738,10 @@ resources:
             &[(
                 vec!["secrets".into(), "*.".into()],
                 vec![
-                    EmitProvider::Local { type_name: "aescbc", keys: vec![("key1", &keys[0].secret_b64)] },
+                    EmitProvider::Local {
+                        type_name: "aescbc",
+                        keys: vec![("key1", &keys[0].secret_b64)],
+                    },
                     EmitProvider::Identity,
                 ],
             )],

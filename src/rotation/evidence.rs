@@ -78,25 +78,37 @@ impl Evidence {
         let obj = v.as_object().ok_or_else(|| schema("top level is not an object"))?;
         match obj.get("schema_version").and_then(Value::as_u64) {
             Some(1) => {}
-            Some(n) => return Err(schema(&format!("schema_version {n} is not supported (expected 1)"))),
+            Some(n) => {
+                return Err(schema(&format!("schema_version {n} is not supported (expected 1)")));
+            }
             None => return Err(schema("missing schema_version")),
         }
         let header = obj.get("header").and_then(Value::as_object);
         let mut ev = Evidence {
-            source: header.and_then(|h| h.get("source")).and_then(Value::as_str).unwrap_or("").to_string(),
-            config_hash: header.and_then(|h| h.get("config_hash")).and_then(Value::as_str).map(str::to_string),
+            source: header
+                .and_then(|h| h.get("source"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            config_hash: header
+                .and_then(|h| h.get("config_hash"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
             ..Evidence::default()
         };
         if let Some(objects) = obj.get("objects") {
             let objects = objects.as_array().ok_or_else(|| schema("objects is not a list"))?;
             ev.by_resource_key = Some(BTreeMap::new());
             for (i, o) in objects.iter().enumerate() {
-                let o = o.as_object().ok_or_else(|| schema(&format!("objects[{i}] is not an object")))?;
+                let o = o
+                    .as_object()
+                    .ok_or_else(|| schema(&format!("objects[{i}] is not an object")))?;
                 let s = |k: &str| o.get(k).and_then(Value::as_str);
                 if o.get("history").and_then(Value::as_bool) == Some(true) {
                     continue;
                 }
-                let state = s("state").ok_or_else(|| schema(&format!("objects[{i}].state is missing")))?;
+                let state =
+                    s("state").ok_or_else(|| schema(&format!("objects[{i}].state is missing")))?;
                 ev.add(s("resource"), label(s("provider"), s("key_name"), state));
             }
             return Ok(ev);
@@ -108,7 +120,9 @@ impl Evidence {
             .and_then(Value::as_object)
             .ok_or_else(|| schema("neither objects nor summary.census.by_key is present"))?;
         for (k, n) in by_key {
-            let n = n.as_u64().ok_or_else(|| schema(&format!("summary.census.by_key.{k} is not a count")))?;
+            let n = n
+                .as_u64()
+                .ok_or_else(|| schema(&format!("summary.census.by_key.{k} is not a count")))?;
             ev.by_key.insert(k.clone(), n);
         }
         Ok(ev)
@@ -156,7 +170,12 @@ mod tests {
 
     const DOC: &str = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers: [{identity: {}}]\n- resources: ['*.apps']\n  providers: [{identity: {}}]\n- resources: ['*.*']\n  providers: [{identity: {}}]\n";
 
-    fn finding(resource: &str, provider: Option<&str>, key: Option<&str>, history: bool) -> Finding {
+    fn finding(
+        resource: &str,
+        provider: Option<&str>,
+        key: Option<&str>,
+        history: bool,
+    ) -> Finding {
         Finding {
             key: format!("/registry/{resource}/x"),
             resource: Some(resource.into()),
@@ -205,12 +224,20 @@ mod tests {
         assert_eq!((ev.source.as_str(), ev.config_hash.as_deref()), ("snap.db", Some("sha256:ab")));
         assert_eq!(ev.count(&doc, 0, "kms-v2/vault"), 1);
         assert_eq!(ev.count(&doc, 2, "kms-v2/vault"), 0);
-        let census_only = br#"{"schema_version":1,"summary":{"census":{"by_key":{"aescbc/k1":5}}}}"#;
+        let census_only =
+            br#"{"schema_version":1,"summary":{"census":{"by_key":{"aescbc/k1":5}}}}"#;
         let ev = Evidence::from_scan_json(census_only).unwrap();
-        assert_eq!(ev.count(&doc, 2, "aescbc/k1"), 5, "without objects every entry sees the global count");
+        assert_eq!(
+            ev.count(&doc, 2, "aescbc/k1"),
+            5,
+            "without objects every entry sees the global count"
+        );
         assert!(Evidence::from_scan_json(b"{}").is_err());
         assert!(Evidence::from_scan_json(br#"{"schema_version":2}"#).is_err());
         assert!(Evidence::from_scan_json(b"\xff").is_err());
-        assert!(Evidence::from_scan_json(br#"{"schema_version":1,"objects":[{"resource":"x"}]}"#).is_err());
+        assert!(
+            Evidence::from_scan_json(br#"{"schema_version":1,"objects":[{"resource":"x"}]}"#)
+                .is_err()
+        );
     }
 }

@@ -52,12 +52,18 @@ pub struct StepReport {
 }
 
 fn read_doc(path: &Path) -> Result<(Zeroizing<Vec<u8>>, doc::ConfigDoc), RotationError> {
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| RotationError::io("cannot read", path, e))?);
+    let bytes =
+        Zeroizing::new(std::fs::read(path).map_err(|e| RotationError::io("cannot read", path, e))?);
     let text = std::str::from_utf8(&bytes).map_err(|e| RotationError::Doc {
         path: path.display().to_string(),
-        source: doc::DocError { path: "(file)".into(), line: 0, message: format!("not UTF-8: {e}") },
+        source: doc::DocError {
+            path: "(file)".into(),
+            line: 0,
+            message: format!("not UTF-8: {e}"),
+        },
     })?;
-    let d = doc::parse(text).map_err(|source| RotationError::Doc { path: path.display().to_string(), source })?;
+    let d = doc::parse(text)
+        .map_err(|source| RotationError::Doc { path: path.display().to_string(), source })?;
     Ok((bytes, d))
 }
 
@@ -88,7 +94,9 @@ pub fn run_step(
     let mut archive_path = None;
     if !p.retired.is_empty() {
         let Some(t) = archive_to else {
-            return Err(RotationError::Usage("prune retires keys: a key archive path is required".into()));
+            return Err(RotationError::Usage(
+                "prune retires keys: a key archive path is required".into(),
+            ));
         };
         let keys: Vec<ArchivedKey> = p
             .retired
@@ -101,18 +109,29 @@ pub fn run_step(
                 source: path.display().to_string(),
             })
             .collect();
-        archived = archive::append_archive(&t.path, keys, t.passphrase, t.params, rng).map_err(|e| match e {
-            archive::ArchiveError::Io(io) => io,
-            other => RotationError::Usage(format!("key archive {}: {other}", t.path.display())),
-        })?;
+        archived = archive::append_archive(&t.path, keys, t.passphrase, t.params, rng).map_err(
+            |e| match e {
+                archive::ArchiveError::Io(io) => io,
+                other => RotationError::Usage(format!("key archive {}: {other}", t.path.display())),
+            },
+        )?;
         archive_path = Some(t.path.clone());
     }
     let backup = apply::backup(path, &bytes, clock)?;
     apply::write_atomically(path, p.new_text.as_bytes())?;
     let (after, _) = read_doc(path)?;
     if after.as_slice() != p.new_text.as_bytes() {
-        return Err(RotationError::Invalid(format!("{} changed while it was being written", path.display())));
+        return Err(RotationError::Invalid(format!(
+            "{} changed while it was being written",
+            path.display()
+        )));
     }
-    let written = Written { backup, hash_before: hash.clone(), hash_after: file_hash(&after), archived, archive: archive_path };
+    let written = Written {
+        backup,
+        hash_before: hash.clone(),
+        hash_after: file_hash(&after),
+        archived,
+        archive: archive_path,
+    };
     Ok(StepReport { outcome, hash, written: Some(written) })
 }

@@ -146,7 +146,9 @@ fn select(doc: &ConfigDoc, req: &Request<'_>, step: Step) -> Result<Vec<usize>, 
                 .entries
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| e.resources.iter().any(|x| x == r || GroupResource::parse(x) == want))
+                .filter(|(_, e)| {
+                    e.resources.iter().any(|x| x == r || GroupResource::parse(x) == want)
+                })
                 .map(|(i, _)| i)
                 .collect();
             if hits.is_empty() {
@@ -201,14 +203,18 @@ pub fn plan(
         let r = match step {
             Step::Prepare => prepare_entry(doc, i, &st, req, clock, rng, &mut new_secret)?,
             Step::Promote => promote_entry(&st, &what),
-            Step::Prune => prune_entry(doc, i, &st, req, &what, &mut warnings, &mut notes, &mut retired),
+            Step::Prune => {
+                prune_entry(doc, i, &st, req, &what, &mut warnings, &mut notes, &mut retired)
+            }
         };
         results.push((i, r));
     }
     let refusals: Vec<String> = results
         .iter()
         .filter_map(|(i, r)| match r {
-            EntryResult::Refused(m) => Some(format!("entry {i} ({}): {m}", doc.entries[*i].resources.join(", "))),
+            EntryResult::Refused(m) => {
+                Some(format!("entry {i} ({}): {m}", doc.entries[*i].resources.join(", ")))
+            }
             _ => None,
         })
         .collect();
@@ -218,7 +224,9 @@ pub fn plan(
     let noops: Vec<String> = results
         .iter()
         .filter_map(|(i, r)| match r {
-            EntryResult::NoOp(m) => Some(format!("entry {i} ({}): {m}", doc.entries[*i].resources.join(", "))),
+            EntryResult::NoOp(m) => {
+                Some(format!("entry {i} ({}): {m}", doc.entries[*i].resources.join(", ")))
+            }
             _ => None,
         })
         .collect();
@@ -300,7 +308,12 @@ pub fn plan(
     Ok(Outcome::Change(Plan { step, entries, new_text, diff, notes, warnings, reemitted, retired }))
 }
 
-fn new_target_label(old: &ConfigDoc, i: usize, req: &Request<'_>, new: &ConfigDoc) -> Option<String> {
+fn new_target_label(
+    old: &ConfigDoc,
+    i: usize,
+    req: &Request<'_>,
+    new: &ConfigDoc,
+) -> Option<String> {
     if let Some(t) = &req.target {
         return Some(t.clone());
     }
@@ -328,7 +341,9 @@ pub fn describe(st: &EntryStage) -> String {
 
 fn valid_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.contains(':') || name.chars().any(char::is_whitespace) {
-        return Err(format!("key name {name:?} must be non-empty, without ':' or spaces (it becomes part of the stored prefix)"));
+        return Err(format!(
+            "key name {name:?} must be non-empty, without ':' or spaces (it becomes part of the stored prefix)"
+        ));
     }
     Ok(())
 }
@@ -344,8 +359,8 @@ fn prepare_entry(
     new_secret: &mut std::collections::BTreeMap<String, SecretBytes>,
 ) -> Result<EntryResult, RotationError> {
     let entry = &doc.entries[i];
-    let st = if req.target.is_some() { st_target.clone() } else { stage::derive_entry(i, entry, None) };
-    let writer: &Slot = match st.slots.first() {
+    let mut st = st_target.clone();
+    let writer: &Slot = match st_target.slots.first() {
         Some(s) => s,
         None => return Ok(EntryResult::Refused("entry has no providers".into())),
     };
@@ -366,7 +381,10 @@ fn prepare_entry(
         "aescbc" | "aesgcm" | "secretbox" => {
             (ty.clone(), req.prepare.key_name.clone().unwrap_or_else(|| format!("key-{stamp}")))
         }
-        "kms" => ("kms-v2".to_string(), req.prepare.kms_name.clone().unwrap_or_else(|| format!("kms-{stamp}"))),
+        "kms" => (
+            "kms-v2".to_string(),
+            req.prepare.kms_name.clone().unwrap_or_else(|| format!("kms-{stamp}")),
+        ),
         "identity" => ("identity".to_string(), String::new()),
         other => {
             return Err(RotationError::Usage(format!(
@@ -376,6 +394,19 @@ fn prepare_entry(
     };
     if kind != "identity" {
         valid_name(&name).map_err(RotationError::Usage)?;
+    }
+    // When B is known by name, derive the stage relative to it.
+    let named = match kind.as_str() {
+        "identity" => Some("identity".to_string()),
+        "kms-v2" if req.prepare.kms_name.is_some() => Some(format!("kms-v2/{name}")),
+        k if k != "kms-v2" && req.prepare.key_name.is_some() => Some(format!("{k}/{name}")),
+        _ => None,
+    };
+    if let Some(label) = named
+        && req.target.is_none()
+        && st.slots.iter().any(|s| s.label == label)
+    {
+        st = stage::derive_entry(i, entry, Some(&label));
     }
     let same_target = |to: &Option<String>| -> bool {
         let Some(to) = to else { return false };
@@ -392,7 +423,9 @@ fn prepare_entry(
         }
         Stage::Promoted
             if same_target(&st.to)
-                && (kind == "identity" || req.prepare.key_name.is_some() || req.prepare.kms_name.is_some()) =>
+                && (kind == "identity"
+                    || req.prepare.key_name.is_some()
+                    || req.prepare.kms_name.is_some()) =>
         {
             return Ok(EntryResult::NoOp(format!("already past prepare: {}", describe(&st))));
         }
@@ -425,7 +458,10 @@ fn prepare_entry(
         "identity" => NewProv::Identity,
         "kms-v2" => {
             let Some(endpoint) = req.prepare.kms_endpoint.clone() else {
-                return Err(RotationError::Usage("--kms-endpoint unix:///path/to/plugin.sock is required for --provider kms".into()));
+                return Err(RotationError::Usage(
+                    "--kms-endpoint unix:///path/to/plugin.sock is required for --provider kms"
+                        .into(),
+                ));
             };
             if !endpoint.starts_with("unix://") {
                 return Err(RotationError::Usage("--kms-endpoint must be a unix:// URL".into()));
@@ -444,13 +480,19 @@ fn prepare_entry(
             }
             let raw = new_secret.get(local).map(|s| s.expose()).unwrap_or_default();
             let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(raw));
-            NewProv::Local { ty: local.to_string(), name: name.clone(), secret_b64: SecretBytes::from_slice(b64.as_bytes()) }
+            NewProv::Local {
+                ty: local.to_string(),
+                name: name.clone(),
+                secret_b64: SecretBytes::from_slice(b64.as_bytes()),
+            }
         }
     };
     let op = match (&new, writer.key) {
-        (NewProv::Local { ty, name: n, secret_b64 }, Some(_)) if *ty == writer.kind => {
-            Op::AddKey { provider: writer.provider, name: n.clone(), secret_b64: secret_b64.duplicate() }
-        }
+        (NewProv::Local { ty, name: n, secret_b64 }, Some(_)) if *ty == writer.kind => Op::AddKey {
+            provider: writer.provider,
+            name: n.clone(),
+            secret_b64: secret_b64.duplicate(),
+        },
         _ => Op::AddProvider(new),
     };
     Ok(EntryResult::Change(vec![op]))
@@ -460,7 +502,9 @@ fn promote_entry(st: &EntryStage, what: &str) -> EntryResult {
     match st.stage {
         Stage::Steady => EntryResult::Untouched,
         Stage::Promoted => EntryResult::NoOp(format!("already {what}")),
-        Stage::Irregular => EntryResult::Refused(format!("{what}; fix the order by hand or name B with --to")),
+        Stage::Irregular => {
+            EntryResult::Refused(format!("{what}; fix the order by hand or name B with --to"))
+        }
         Stage::Prepared => {
             let (a, b) = (&st.slots[0], &st.slots[1]);
             if a.provider == b.provider {
@@ -538,9 +582,14 @@ fn prune_entry(
         if let (Some(k), Some(p)) = (s.key, entry.providers.get(s.provider))
             && let ProviderKind::Local { type_name, keys } = &p.kind
             && let Some(key) = keys.get(k)
-            && let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(key.secret_b64.expose())
+            && let Ok(raw) =
+                base64::engine::general_purpose::STANDARD.decode(key.secret_b64.expose())
         {
-            retired.push(RetiredKey { provider: type_name.clone(), name: key.name.clone(), secret: SecretBytes::new(raw) });
+            retired.push(RetiredKey {
+                provider: type_name.clone(),
+                name: key.name.clone(),
+                secret: SecretBytes::new(raw),
+            });
         }
         if s.kind.starts_with("kms") {
             notes.push(format!(
@@ -575,7 +624,8 @@ struct Region {
 
 fn text_edit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Option<Zeroizing<String>> {
     let src: Vec<&str> = doc.text.split('\n').collect();
-    let line = |n: usize| -> String { src.get(n.wrapping_sub(1)).copied().unwrap_or("").to_string() };
+    let line =
+        |n: usize| -> String { src.get(n.wrapping_sub(1)).copied().unwrap_or("").to_string() };
     let lines = |a: usize, b: usize| -> Vec<String> { (a..=b).map(line).collect() };
     let mut regions = Vec::new();
     for (i, ops) in changes {
@@ -583,7 +633,10 @@ fn text_edit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Option<Zeroizing<
         for op in ops {
             match op {
                 Op::AddKey { provider, name, secret_b64 } => {
-                    let ProviderKind::Local { keys, .. } = &entry.providers.get(*provider)?.kind else { return None };
+                    let ProviderKind::Local { keys, .. } = &entry.providers.get(*provider)?.kind
+                    else {
+                        return None;
+                    };
                     let k0 = keys.first()?.lines;
                     if !k0.editable {
                         return None;
@@ -594,7 +647,10 @@ fn text_edit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Option<Zeroizing<
                     regions.push(Region {
                         first: k0.last + 1,
                         last: k0.last,
-                        with: vec![format!("{prefix}name: {name}"), format!("{cont}secret: {secret}")],
+                        with: vec![
+                            format!("{prefix}name: {name}"),
+                            format!("{cont}secret: {secret}"),
+                        ],
                     });
                 }
                 Op::AddProvider(new) => {
@@ -611,19 +667,28 @@ fn text_edit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Option<Zeroizing<
                             format!("{c}  apiVersion: v2"),
                             format!("{c}  name: {}", k.name),
                             format!("{c}  endpoint: {}", k.endpoint),
-                            format!("{c}  timeout: {}", k.timeout.clone().unwrap_or_else(|| "3s".into())),
+                            format!(
+                                "{c}  timeout: {}",
+                                k.timeout.clone().unwrap_or_else(|| "3s".into())
+                            ),
                         ],
                         NewProv::Local { ty, name, secret_b64 } => vec![
                             format!("{prefix}{ty}:"),
                             format!("{c}  keys:"),
                             format!("{c}    - name: {name}"),
-                            format!("{c}      secret: {}", String::from_utf8_lossy(secret_b64.expose())),
+                            format!(
+                                "{c}      secret: {}",
+                                String::from_utf8_lossy(secret_b64.expose())
+                            ),
                         ],
                     };
                     regions.push(Region { first: p0.last + 1, last: p0.last, with });
                 }
                 Op::SwapKeys { provider } => {
-                    let ProviderKind::Local { keys, .. } = &entry.providers.get(*provider)?.kind else { return None };
+                    let ProviderKind::Local { keys, .. } = &entry.providers.get(*provider)?.kind
+                    else {
+                        return None;
+                    };
                     let (a, b) = (keys.first()?.lines, keys.get(1)?.lines);
                     regions.push(swap(a, b, &lines)?);
                 }
@@ -632,7 +697,10 @@ fn text_edit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Option<Zeroizing<
                     regions.push(swap(a, b, &lines)?);
                 }
                 Op::RemoveKey { provider, key } => {
-                    let ProviderKind::Local { keys, .. } = &entry.providers.get(*provider)?.kind else { return None };
+                    let ProviderKind::Local { keys, .. } = &entry.providers.get(*provider)?.kind
+                    else {
+                        return None;
+                    };
                     let l = keys.get(*key)?.lines;
                     if !l.editable {
                         return None;
@@ -649,7 +717,7 @@ fn text_edit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Option<Zeroizing<
             }
         }
     }
-    regions.sort_by(|a, b| b.first.cmp(&a.first));
+    regions.sort_by_key(|r| std::cmp::Reverse(r.first));
     for w in regions.windows(2) {
         if w[1].last >= w[0].first {
             return None; // overlapping edits: let the emitter handle it
@@ -671,7 +739,11 @@ fn text_edit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Option<Zeroizing<
     Some(text)
 }
 
-fn swap(a: doc::Lines, b: doc::Lines, lines: &dyn Fn(usize, usize) -> Vec<String>) -> Option<Region> {
+fn swap(
+    a: doc::Lines,
+    b: doc::Lines,
+    lines: &dyn Fn(usize, usize) -> Vec<String>,
+) -> Option<Region> {
     if !a.editable || !b.editable || a.last >= b.first {
         return None;
     }
@@ -696,9 +768,10 @@ fn reemit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Zeroizing<String> {
             .iter()
             .map(|p| {
                 Some(match &p.kind {
-                    ProviderKind::Local { type_name, keys } => {
-                        P::Local(type_name, keys.iter().map(|k| Some((k.name.as_str(), &k.secret_b64))).collect())
-                    }
+                    ProviderKind::Local { type_name, keys } => P::Local(
+                        type_name,
+                        keys.iter().map(|k| Some((k.name.as_str(), &k.secret_b64))).collect(),
+                    ),
                     ProviderKind::Kms(k) => P::Kms(k),
                     ProviderKind::Identity => P::Identity,
                 })
@@ -747,11 +820,7 @@ fn reemit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Zeroizing<String> {
                             keys.swap(0, 1);
                         }
                     }
-                    Op::SwapProviders => {
-                        if ps.len() >= 2 {
-                            ps.swap(0, 1);
-                        }
-                    }
+                    Op::SwapProviders if ps.len() >= 2 => ps.swap(0, 1),
                     _ => {}
                 }
             }
@@ -760,7 +829,9 @@ fn reemit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Zeroizing<String> {
             .into_iter()
             .flatten()
             .map(|p| match p {
-                P::Local(t, keys) => EmitProvider::Local { type_name: t, keys: keys.into_iter().flatten().collect() },
+                P::Local(t, keys) => {
+                    EmitProvider::Local { type_name: t, keys: keys.into_iter().flatten().collect() }
+                }
                 P::Kms(k) => EmitProvider::Kms(k),
                 P::Identity => EmitProvider::Identity,
             })
@@ -819,7 +890,11 @@ pub fn redacted_diff(old: &str, new: &str) -> String {
         let mut lcs = vec![vec![0u32; m + 1]; n + 1];
         for i in (0..n).rev() {
             for j in (0..m).rev() {
-                lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+                lcs[i][j] = if a[i] == b[j] {
+                    lcs[i + 1][j + 1] + 1
+                } else {
+                    lcs[i + 1][j].max(lcs[i][j + 1])
+                };
             }
         }
         let (mut i, mut j) = (0, 0);
@@ -837,7 +912,8 @@ pub fn redacted_diff(old: &str, new: &str) -> String {
             }
         }
     }
-    let changed: Vec<usize> = ops.iter().enumerate().filter(|(_, o)| o.0 != ' ').map(|(k, _)| k).collect();
+    let changed: Vec<usize> =
+        ops.iter().enumerate().filter(|(_, o)| o.0 != ' ').map(|(k, _)| k).collect();
     let mut out = String::new();
     let mut shown_until = 0usize;
     let mut k = 0;
@@ -868,7 +944,10 @@ mod tests {
     fn redaction_covers_block_flow_and_json() {
         assert_eq!(redact_line("    secret: c2VjcmV0"), "    secret: <redacted>");
         assert_eq!(redact_line("- {name: a, secret: abc}"), "- {name: a, secret: <redacted>}");
-        assert_eq!(redact_line(r#"{"name":"a","secret":"abc=="}"#), r#"{"name":"a","secret": <redacted>}"#);
+        assert_eq!(
+            redact_line(r#"{"name":"a","secret":"abc=="}"#),
+            r#"{"name":"a","secret": <redacted>}"#
+        );
         assert_eq!(redact_line("  secret: 'x y' # c"), "  secret: <redacted> # c");
         assert_eq!(redact_line("name: secretive"), "name: secretive");
     }

@@ -57,7 +57,13 @@ pub fn slots(entry: &EntryDoc) -> Vec<Slot> {
             }
             ProviderKind::Kms(k) => {
                 let kind = format!("kms-{}", k.version());
-                out.push(Slot { provider: pi, key: None, label: format!("{kind}/{}", k.name), kind, name: k.name.clone() })
+                out.push(Slot {
+                    provider: pi,
+                    key: None,
+                    label: format!("{kind}/{}", k.name),
+                    kind,
+                    name: k.name.clone(),
+                })
             }
             ProviderKind::Identity => out.push(Slot {
                 provider: pi,
@@ -120,8 +126,12 @@ pub fn newer(a: &Slot, b: &Slot) -> Option<Ordering> {
         (None, Some(_)) => return Some(Ordering::Less),
         _ => {}
     }
+    let stem = |n: &str| n.trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
     match (trailing_number(&a.name), trailing_number(&b.name)) {
         (Some(x), Some(y)) if x != y => Some(x.cmp(&y)),
+        // `vault` then `vault2`: a numbered successor of the same stem is newer.
+        (Some(_), None) if stem(&a.name) == b.name => Some(Ordering::Greater),
+        (None, Some(_)) if stem(&b.name) == a.name => Some(Ordering::Less),
         _ => None,
     }
 }
@@ -211,7 +221,8 @@ pub fn derive_entry(index: usize, entry: &EntryDoc, target: Option<&str>) -> Ent
         },
         None => {
             let newest = (0..slots.len()).find(|&i| {
-                (0..slots.len()).all(|j| i == j || newer(&slots[i], &slots[j]) == Some(Ordering::Greater))
+                (0..slots.len())
+                    .all(|j| i == j || newer(&slots[i], &slots[j]) == Some(Ordering::Greater))
             });
             match newest {
                 Some(p) => p,
@@ -269,10 +280,21 @@ mod tests {
 
     #[test]
     fn names_order_by_date_then_number() {
-        let s = |kind: &str, name: &str| Slot { provider: 0, key: None, label: String::new(), kind: kind.into(), name: name.into() };
+        let s = |kind: &str, name: &str| Slot {
+            provider: 0,
+            key: None,
+            label: String::new(),
+            kind: kind.into(),
+            name: name.into(),
+        };
         assert_eq!(newer(&s("aescbc", "key2"), &s("aescbc", "key1")), Some(Ordering::Greater));
-        assert_eq!(newer(&s("aescbc", "key-20261128T171000Z"), &s("aescbc", "key9")), Some(Ordering::Greater));
+        assert_eq!(
+            newer(&s("aescbc", "key-20261128T171000Z"), &s("aescbc", "key9")),
+            Some(Ordering::Greater)
+        );
         assert_eq!(newer(&s("aescbc", "old"), &s("aescbc", "new")), None);
+        assert_eq!(newer(&s("kms-v2", "vault2"), &s("kms-v2", "vault")), Some(Ordering::Greater));
+        assert_eq!(newer(&s("kms-v2", "vault2"), &s("kms-v2", "other")), None);
         assert_eq!(newer(&s("identity", ""), &s("aescbc", "x")), Some(Ordering::Less));
         assert_eq!(newer(&s("kms-v2", "a"), &s("secretbox", "z")), Some(Ordering::Greater));
     }
@@ -281,10 +303,16 @@ mod tests {
     fn stages_of_key_rotation() {
         let one = format!("  - aescbc:\n      keys:\n      - name: key1\n        secret: {K}\n");
         assert_eq!(stage_of(&one, None).stage, Stage::Steady);
-        let prepared = format!("  - aescbc:\n      keys:\n      - name: key1\n        secret: {K}\n      - name: key2\n        secret: {K}\n");
+        let prepared = format!(
+            "  - aescbc:\n      keys:\n      - name: key1\n        secret: {K}\n      - name: key2\n        secret: {K}\n"
+        );
         let s = stage_of(&prepared, None);
-        assert_eq!((s.stage, s.to.as_deref(), s.from.clone()), (Stage::Prepared, Some("aescbc/key2"), vec!["aescbc/key1".to_string()]));
-        let promoted = prepared.replace("key1", "keyX").replace("key2", "key1").replace("keyX", "key2");
+        assert_eq!(
+            (s.stage, s.to.as_deref(), s.from.clone()),
+            (Stage::Prepared, Some("aescbc/key2"), vec!["aescbc/key1".to_string()])
+        );
+        let promoted =
+            prepared.replace("key1", "keyX").replace("key2", "key1").replace("keyX", "key2");
         let s = stage_of(&promoted, None);
         assert_eq!((s.stage, s.from.clone()), (Stage::Promoted, vec!["aescbc/key1".to_string()]));
         let ambiguous = prepared.replace("key1", "old").replace("key2", "new");
@@ -294,12 +322,20 @@ mod tests {
 
     #[test]
     fn stages_of_enabling_and_disabling() {
-        let enabling_prepared = format!("  - identity: {{}}\n  - secretbox:\n      keys:\n      - name: k\n        secret: {K}\n");
+        let enabling_prepared = format!(
+            "  - identity: {{}}\n  - secretbox:\n      keys:\n      - name: k\n        secret: {K}\n"
+        );
         assert_eq!(stage_of(&enabling_prepared, None).stage, Stage::Prepared);
-        let enabled = format!("  - secretbox:\n      keys:\n      - name: k\n        secret: {K}\n  - identity: {{}}\n");
+        let enabled = format!(
+            "  - secretbox:\n      keys:\n      - name: k\n        secret: {K}\n  - identity: {{}}\n"
+        );
         let s = stage_of(&enabled, None);
         assert_eq!((s.stage, s.from.clone()), (Stage::Promoted, vec!["identity".to_string()]));
-        assert_eq!(stage_of(&enabled, Some("identity")).stage, Stage::Prepared, "disabling, prepared");
+        assert_eq!(
+            stage_of(&enabled, Some("identity")).stage,
+            Stage::Prepared,
+            "disabling, prepared"
+        );
         let kms = "  - aescbc:\n      keys:\n      - name: a\n        secret: S\n  - kms:\n      apiVersion: v2\n      name: vault\n      endpoint: unix:///k.sock\n";
         let s = stage_of(kms, None);
         assert_eq!((s.stage, s.to.as_deref()), (Stage::Prepared, Some("kms-v2/vault")));

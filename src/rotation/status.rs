@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use super::doc;
 use super::evidence::Evidence;
+use super::file_hash;
 use super::plan::describe;
 use super::stage::{self, EntryStage, Stage};
-use super::file_hash;
 
 /// Objects under one slot.
 #[derive(Debug, Clone, Serialize)]
@@ -92,7 +92,10 @@ fn entry_status(d: &doc::ConfigDoc, st: EntryStage, ev: Option<&Evidence>) -> En
     let counts: Vec<SlotCount> = st
         .slots
         .iter()
-        .map(|s| SlotCount { label: s.label.clone(), objects: ev.map(|e| e.count(d, st.entry, s.evidence_label())) })
+        .map(|s| SlotCount {
+            label: s.label.clone(),
+            objects: ev.map(|e| e.count(d, st.entry, s.evidence_label())),
+        })
         .collect();
     let (next, blocked) = match st.stage {
         Stage::Steady => ("nothing pending; `atrest rotate prepare` starts a rotation".to_string(), false),
@@ -126,13 +129,23 @@ fn entry_status(d: &doc::ConfigDoc, st: EntryStage, ev: Option<&Evidence>) -> En
 }
 
 /// Status of `files` (path, bytes): one per control-plane node.
-pub fn status(files: &[(String, Vec<u8>)], evidence: Option<&Evidence>, target: Option<&str>) -> StatusReport {
+pub fn status(
+    files: &[(String, Vec<u8>)],
+    evidence: Option<&Evidence>,
+    target: Option<&str>,
+) -> StatusReport {
     let mut out = Vec::new();
     for (path, bytes) in files {
         let hash = file_hash(bytes);
-        let (entries, error) = match std::str::from_utf8(bytes).map_err(|e| e.to_string()).and_then(|t| doc::parse(t).map_err(|e| e.to_string())) {
+        let (entries, error) = match std::str::from_utf8(bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|t| doc::parse(t).map_err(|e| e.to_string()))
+        {
             Ok(d) => (
-                stage::derive(&d, target).into_iter().map(|st| entry_status(&d, st, evidence)).collect(),
+                stage::derive(&d, target)
+                    .into_iter()
+                    .map(|st| entry_status(&d, st, evidence))
+                    .collect(),
                 doc::check(&d).first().map(|e| e.to_string()),
             ),
             Err(e) => (Vec::new(), Some(e)),
@@ -147,7 +160,10 @@ pub fn status(files: &[(String, Vec<u8>)], evidence: Option<&Evidence>, target: 
     if let Some(r) = &reference {
         for f in out.iter().filter(|f| f.hash != r.hash) {
             let how = if f.error.is_some() || r.error.is_some() {
-                format!("does not load: {}", f.error.clone().or(r.error.clone()).unwrap_or_default())
+                format!(
+                    "does not load: {}",
+                    f.error.clone().or(r.error.clone()).unwrap_or_default()
+                )
             } else if f.entries.len() != r.entries.len() {
                 format!("{} resource entries instead of {}", f.entries.len(), r.entries.len())
             } else {
@@ -156,7 +172,12 @@ pub fn status(files: &[(String, Vec<u8>)], evidence: Option<&Evidence>, target: 
                     .iter()
                     .zip(&r.entries)
                     .filter(|(a, b)| a.summary != b.summary || a.stage.slots != b.stage.slots)
-                    .map(|(a, b)| format!("entry {}: {} here, {} on {}", a.stage.entry, a.summary, b.summary, r.path))
+                    .map(|(a, b)| {
+                        format!(
+                            "entry {}: {} here, {} on {}",
+                            a.stage.entry, a.summary, b.summary, r.path
+                        )
+                    })
                     .collect();
                 if stages.is_empty() {
                     "same stages and key names but different bytes (secrets, comments or formatting): \
