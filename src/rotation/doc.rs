@@ -247,7 +247,11 @@ impl<'a> Builder<'a> {
                     let key = match self.node(next, depth + 1)? {
                         Node::Scalar { value, .. } => value.to_string(),
                         other => {
-                            return Err(err("(yaml)", other.line(), "mapping keys must be scalars"));
+                            return Err(err(
+                                "(yaml)",
+                                other.line(),
+                                "mapping keys must be scalars",
+                            ));
                         }
                     };
                     let value_ev = self.next()?;
@@ -388,13 +392,21 @@ pub fn parse(text: &str) -> Result<ConfigDoc, DocError> {
                 .map(|(j, n)| scalar(n, &format!("{p}.resources[{j}]")))
                 .collect::<Result<Vec<_>, _>>()?,
             _ => {
-                return Err(err(&p, item.line(), format!("at least one {p}.resources is required")));
+                return Err(err(
+                    &p,
+                    item.line(),
+                    format!("at least one {p}.resources is required"),
+                ));
             }
         };
         let (pseq, pflow) = match field(pairs, "providers") {
             Some(Node::Seq { items, flow, .. }) if !items.is_empty() => (items, *flow),
             _ => {
-                return Err(err(&p, item.line(), format!("at least one {p}.providers is required")));
+                return Err(err(
+                    &p,
+                    item.line(),
+                    format!("at least one {p}.providers is required"),
+                ));
             }
         };
         let mut providers = Vec::new();
