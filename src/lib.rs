@@ -34,6 +34,7 @@ pub mod config;
 pub mod crypto;
 pub mod etcd;
 pub mod format;
+pub mod fsutil;
 pub mod kube;
 pub mod report;
 pub mod rotation;

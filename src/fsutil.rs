@@ -1,0 +1,171 @@
+//! Crash-safe file writes for files that hold keys.
+//!
+//! Owns one operation: write a whole file atomically — a temporary file in
+//! the same directory, created with mode 0600 from the start (never briefly
+//! world-readable), written, `fsync`ed, then renamed (or hard-linked, when
+//! overwriting is not allowed, so an existing file is never clobbered even in
+//! a race), followed by an `fsync` of the directory. Readers see the old file
+//! or the new one, never a torn one. Used by `generate` and rotation.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Why an atomic write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The target exists and overwriting was not requested.
+    #[error("{} already exists (use --force to replace it)", .0.display())]
+    Exists(PathBuf),
+    /// An I/O step failed.
+    #[error("cannot write {}: {step}: {source}", path.display())]
+    Io {
+        /// The target file.
+        path: PathBuf,
+        /// Which step failed (create temp file, write, fsync, rename, ...).
+        step: &'static str,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// How to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Permission bits of the new file (Unix); 0o600 for key files.
+    pub mode: u32,
+    /// Replace an existing file.
+    pub overwrite: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self { mode: 0o600, overwrite: false }
+    }
+}
+
+/// Writes `bytes` to `path` atomically (see the module docs).
+pub fn write_atomic(path: &Path, bytes: &[u8], opts: WriteOptions) -> Result<(), WriteError> {
+    let err = |step: &'static str| {
+        move |source: io::Error| WriteError::Io { path: path.to_path_buf(), step, source }
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path.file_name().ok_or_else(|| {
+        err("file name")(io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))
+    })?;
+    if !opts.overwrite && fs::symlink_metadata(path).is_ok() {
+        return Err(WriteError::Exists(path.to_path_buf()));
+    }
+    let (tmp_path, mut tmp) = create_temp(&dir, &file_name.to_string_lossy(), opts.mode)
+        .map_err(err("create temporary file"))?;
+    let result = (|| {
+        tmp.write_all(bytes).map_err(err("write"))?;
+        tmp.sync_all().map_err(err("fsync"))?;
+        drop(tmp);
+        if opts.overwrite {
+            fs::rename(&tmp_path, path).map_err(err("rename"))?;
+        } else {
+            match fs::hard_link(&tmp_path, path) {
+                Ok(()) => {
+                    let _ = fs::remove_file(&tmp_path);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(WriteError::Exists(path.to_path_buf()));
+                }
+                Err(e) => return Err(err("link into place")(e)),
+            }
+        }
+        sync_dir(&dir).map_err(err("fsync directory"))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp_path);
+    }
+    result
+}
+
+fn create_temp(dir: &Path, name: &str, mode: u32) -> io::Result<(PathBuf, File)> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    for attempt in 0..100u32 {
+        let candidate = dir.join(format!(".{name}.tmp-{}-{nanos}-{attempt}", std::process::id()));
+        let mut o = OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        match o.open(&candidate) {
+            Ok(f) => {
+                // The umask may have removed bits but never adds any; make the
+                // mode exact.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    f.set_permissions(fs::Permissions::from_mode(mode))?;
+                }
+                return Ok((candidate, f));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary file name"))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_0600_and_never_clobbers_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("enc.yaml");
+        write_atomic(&p, b"one", WriteOptions::default()).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert!(matches!(
+            write_atomic(&p, b"two", WriteOptions::default()),
+            Err(WriteError::Exists(_))
+        ));
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        write_atomic(&p, b"two", WriteOptions { overwrite: true, ..Default::default() }).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let leftovers: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    }
+
+    #[test]
+    fn missing_directory_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("no/such/dir/enc.yaml");
+        assert!(matches!(
+            write_atomic(&p, b"x", WriteOptions::default()),
+            Err(WriteError::Io { .. })
+        ));
+    }
+}
