@@ -29,6 +29,10 @@ fn change(text: &str, step: Step, req: &Request<'_>) -> String {
             assert!(!p.diff.is_empty());
             let d = doc::parse(&p.new_text).unwrap();
             assert!(doc::check(&d).is_empty(), "planned file must validate");
+            if let Err(e) = atrest::config::load_str(&p.new_text) {
+                panic!("the config loader refuses the planned file: {e}");
+            }
+            assert!(!p.notes.iter().any(|n| n.contains("does not load")), "{:?}", p.notes);
             p.new_text.to_string()
         }
         Outcome::NoOp(m) => panic!("expected a change, got no-op: {m}"),

@@ -267,6 +267,18 @@ pub fn plan(
     if let Some(p) = problems.first() {
         return Err(RotationError::Invalid(p.to_string()));
     }
+    // The config module's loader (kube-apiserver's rules) must accept the new
+    // file whenever it accepted the old one.
+    match crate::config::load_str(&doc.text) {
+        Ok(_) => {
+            if let Err(e) = crate::config::load_str(&new_text) {
+                return Err(RotationError::Invalid(e.to_string()));
+            }
+        }
+        Err(e) => notes.push(format!(
+            "the current file does not load with atrest's validator, so neither need the planned one: {e}"
+        )),
+    }
     let entries: Vec<usize> = changes.iter().map(|(i, _)| *i).collect();
     for &i in &entries {
         let Some(e) = new_doc.entries.get(i) else {
