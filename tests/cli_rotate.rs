@@ -285,7 +285,7 @@ fn kill_9_during_write_leaves_old_or_new_file_and_a_backup() {
         let leftovers: Vec<_> = fs::read_dir(d.path())
             .unwrap()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().contains("atrest-tmp"))
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty());
     }

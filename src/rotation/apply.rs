@@ -96,26 +96,22 @@ fn sync_dir(target: &Path) -> Result<(), RotationError> {
 }
 
 /// Replaces `target` with `bytes` atomically (temp file in the same
-/// directory, fsync, rename, fsync of the directory). The new file has mode
-/// 0600.
+/// directory, fsync, rename, fsync of the directory: [`crate::fsutil`]).
+/// The new file has mode 0600.
 pub fn write_atomically(target: &Path, bytes: &[u8]) -> Result<(), RotationError> {
-    let tmp = sibling(target, &format!(".atrest-tmp-{}", std::process::id()));
-    let _ = fs::remove_file(&tmp);
-    write_new(&tmp, bytes, 0o600).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        RotationError::io("cannot write temporary file", &tmp, e)
-    })?;
-    fs::rename(&tmp, target).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        RotationError::io("cannot rename temporary file over", target, e)
-    })?;
-    sync_dir(target)
+    let opts = crate::fsutil::WriteOptions { mode: 0o600, overwrite: true };
+    crate::fsutil::write_atomic(target, bytes, opts).map_err(|e| match e {
+        crate::fsutil::WriteError::Io { source, .. } => {
+            RotationError::io("cannot replace", target, source)
+        }
+        other => RotationError::Usage(other.to_string()),
+    })
 }
 
 /// Removes temporary files left by a run that was killed (call under the lock).
 pub fn remove_stale_temporaries(target: &Path) {
     let Some(name) = target.file_name().and_then(|n| n.to_str()) else { return };
-    let prefix = format!("{name}.atrest-tmp-");
+    let prefix = format!(".{name}.tmp-");
     if let Ok(rd) = fs::read_dir(dir_of(target)) {
         for e in rd.flatten() {
             if e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
@@ -147,8 +143,8 @@ mod tests {
         for p in [&f, &b1] {
             assert_eq!(fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o600);
         }
-        fs::write(dir.path().join("enc.yaml.atrest-tmp-1"), b"x").unwrap();
+        fs::write(dir.path().join(".enc.yaml.tmp-1-2-0"), b"x").unwrap();
         remove_stale_temporaries(&f);
-        assert!(!dir.path().join("enc.yaml.atrest-tmp-1").exists());
+        assert!(!dir.path().join(".enc.yaml.tmp-1-2-0").exists());
     }
 }
