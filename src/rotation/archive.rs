@@ -114,9 +114,9 @@ fn aad(p: &KdfParams, salt: &str) -> Vec<u8> {
 }
 
 fn derive(pass: &SecretBytes, salt: &[u8], p: &KdfParams) -> Result<SecretBytes, ArchiveError> {
-    if p.m_cost > 4 * 1024 * 1024 || p.t_cost > 100 || p.p_cost > 16 {
+    if p.m_cost > 1024 * 1024 || p.t_cost > 100 || p.p_cost > 16 {
         return Err(ArchiveError::Kdf(
-            "costs above the accepted maximum (4 GiB, 100 passes, 16 lanes)".into(),
+            "costs above the accepted maximum (1 GiB, 100 passes, 16 lanes)".into(),
         ));
     }
     let params = argon2::Params::new(p.m_cost, p.t_cost, p.p_cost, Some(32))
@@ -351,6 +351,27 @@ mod tests {
             String::from_utf8(sealed.to_vec()).unwrap().replace("\"t_cost\": 1", "\"t_cost\": 2");
         assert!(matches!(
             decode_archive(tampered.as_bytes(), Some(&pass)),
+            Err(ArchiveError::Open)
+        ));
+    }
+
+    #[test]
+    fn reads_archives_written_by_libsodium() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/rotation/");
+        let pass = SecretBytes::from_slice(b"atrest-test-passphrase");
+        let sealed =
+            read_archive(Path::new(&format!("{dir}archive-sealed.json")), Some(&pass)).unwrap();
+        let plain = read_archive(Path::new(&format!("{dir}archive-unsealed.json")), None).unwrap();
+        for keys in [&sealed, &plain] {
+            assert_eq!(keys.len(), 2);
+            assert_eq!((keys[0].provider.as_str(), keys[0].name.as_str()), ("aescbc", "key1"));
+            assert_eq!(keys[0].secret.expose(), &[1u8; 32][..]);
+            assert_eq!((keys[1].provider.as_str(), keys[1].name.as_str()), ("secretbox", "box1"));
+            assert_eq!(keys[1].secret.expose(), &[3u8; 32][..]);
+        }
+        let wrong = SecretBytes::from_slice(b"atrest-test-passphrase!");
+        assert!(matches!(
+            read_archive(Path::new(&format!("{dir}archive-sealed.json")), Some(&wrong)),
             Err(ArchiveError::Open)
         ));
     }
