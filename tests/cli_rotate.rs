@@ -147,6 +147,19 @@ fn prune_needs_evidence_and_archives_retired_keys() {
     assert_eq!((keys[0].provider.as_str(), keys[0].name.as_str()), ("aescbc", "key1"));
     assert_eq!(keys[0].secret.expose(), &[1u8; 32][..]);
     assert!(read_archive(&archive, Some(&SecretBytes::from_slice(b"wrong"))).is_err());
+    // An independent implementation (libsodium via PyNaCl) opens what atrest sealed.
+    let py = r#"
+import base64, json, sys
+import nacl.pwhash.argon2id as a, nacl.bindings as s
+d = json.load(open(sys.argv[1]))['sealed']; p = d['params']
+k = a.kdf(32, b's3cret phrase', base64.b64decode(d['salt']), opslimit=p['t_cost'], memlimit=p['m_cost'] * 1024)
+aad = f"atrest-key-archive v1 argon2id m={p['m_cost']} t={p['t_cost']} p={p['p_cost']} salt={d['salt']}".encode()
+pt = s.crypto_aead_xchacha20poly1305_ietf_decrypt(base64.b64decode(d['ciphertext']), aad, base64.b64decode(d['nonce']), k)
+k0 = json.loads(pt)[0]
+print(k0['provider'], k0['name'], base64.b64decode(k0['secret']) == bytes([1]) * 32)
+"#;
+    let o = Command::new("python3").args(["-c", py, archive.to_str().unwrap()]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "aescbc key1 True", "{}", text(&o));
     assert!(read_archive(&archive, None).is_err());
 
     let o = atrest(&["rotate", "prune", c, "--evidence", clean.to_str().unwrap(), "--write"]);
