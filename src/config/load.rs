@@ -145,7 +145,29 @@ pub fn check_bytes(name: &str, bytes: &[u8], opts: &LoadOptions) -> Checked {
         Ok(decoded) => {
             let mut diagnostics = decoded.diagnostics;
             if let Some(raw) = &decoded.config {
-                diagnostics.extend(validate::validate(raw, opts));
+                // A field that failed to decode is absent in the mirror; do not
+                // also report it as missing (kube-apiserver stops at the
+                // decoding error and never validates).
+                let undecoded: Vec<String> = diagnostics
+                    .iter()
+                    .filter(|d| !d.message.starts_with("strict decoding error"))
+                    .map(|d| d.path.as_str().to_string())
+                    .collect();
+                let follows = |d: &Diagnostic| {
+                    let p = d.path.as_str();
+                    undecoded.iter().any(|u| {
+                        let under = !u.is_empty()
+                            && p.strip_prefix(u.as_str()).is_some_and(|rest| {
+                                rest.is_empty() || rest.starts_with(['.', '['])
+                            });
+                        // A provider whose only type failed to decode looks empty.
+                        let emptied = d.message.starts_with("provider does not contain")
+                            && u.strip_prefix(p).is_some_and(|rest| rest.starts_with('.'));
+                        under || emptied
+                    })
+                };
+                diagnostics
+                    .extend(validate::validate(raw, opts).into_iter().filter(|d| !follows(d)));
             }
             Checked { raw: decoded.config, diagnostics }
         }

@@ -510,19 +510,27 @@ impl Decoder {
             self.decode_err(&root, pos_of(doc), message);
             return None;
         }
-        let fields = self.fields(doc, &root, &["apiVersion", "kind", "resources"]);
+        // Resolve kind/apiVersion first (as the universal decoder does), so a
+        // document of another kind is not reported field by field.
+        let known = ["apiVersion", "kind", "resources"];
+        let mut probe = Decoder { diags: Vec::new() };
         let mut cfg =
             RawConfig { pos: pos_of(doc), api_version: None, kind: None, resources: None };
-        let mut resources_node = None;
-        for (name, v) in fields {
+        for (name, v) in probe.fields(doc, &root, &known) {
             match name {
-                "apiVersion" => cfg.api_version = self.string(v, &root.child(name), ""),
-                "kind" => cfg.kind = self.string(v, &root.child(name), ""),
-                _ => resources_node = Some(v),
+                "apiVersion" => cfg.api_version = probe.string(v, &root.child(name), ""),
+                "kind" => cfg.kind = probe.string(v, &root.child(name), ""),
+                _ => {}
             }
         }
         if !self.kind_ok(&cfg) {
             return None;
+        }
+        let mut resources_node = None;
+        for (name, v) in self.fields(doc, &root, &known) {
+            if name == "resources" {
+                resources_node = Some(v);
+            }
         }
         if let Some(v) = resources_node {
             cfg.resources = self.entries(v, &FieldPath::new("resources"));
