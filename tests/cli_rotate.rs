@@ -192,6 +192,9 @@ fn status_compares_node_files_by_hash() {
     assert!(text(&o).contains("all 3 files are byte-identical"));
     let h = file_hash(&fs::read(&n1).unwrap());
     assert!(text(&o).contains(&h));
+    // The same hash as `atrest hash` (and kube-apiserver's last_config_info).
+    let hash = atrest(&["hash", n1.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&hash.stdout).trim(), h);
 
     // node2 is prepared, the others are not: exit 1, node2 named with both stages.
     assert_eq!(

@@ -391,3 +391,34 @@ fn ambiguous_names_need_to() {
         plan::plan(&d, Step::Prepare, &bad, &FixedClock(NOW), &mut CountingEntropy(0)).is_err()
     );
 }
+
+#[test]
+fn evidence_from_another_config_is_flagged() {
+    let steady = fixture("multi.yaml");
+    let promoted = change(&change(&steady, Step::Prepare, &req()), Step::Promote, &req());
+    let mut ev = evidence("evidence-reencrypted.json");
+    ev.config_hash = Some("sha256:00".into());
+    let d = doc::parse(&promoted).unwrap();
+    let sel =
+        Request { evidence: Some(&ev), resources: vec!["secrets".into(), "*.*".into()], ..req() };
+    let Outcome::Change(p) =
+        plan::plan(&d, Step::Prune, &sel, &FixedClock(NOW), &mut CountingEntropy(0)).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        p.warnings.iter().filter(|w| w.contains("different config")).count(),
+        1,
+        "{:?}",
+        p.warnings
+    );
+    ev.config_hash = Some(atrest::rotation::file_hash(promoted.as_bytes()));
+    let sel =
+        Request { evidence: Some(&ev), resources: vec!["secrets".into(), "*.*".into()], ..req() };
+    let Outcome::Change(p) =
+        plan::plan(&d, Step::Prune, &sel, &FixedClock(NOW), &mut CountingEntropy(0)).unwrap()
+    else {
+        panic!()
+    };
+    assert!(p.warnings.is_empty());
+}

@@ -316,6 +316,8 @@ pub fn plan(
             }
         }
     }
+    let mut seen = std::collections::BTreeSet::new();
+    warnings.retain(|w| seen.insert(w.clone()));
     let diff = redacted_diff(&doc.text, &new_text);
     Ok(Outcome::Change(Plan { step, entries, new_text, diff, notes, warnings, reemitted, retired }))
 }
@@ -580,6 +582,14 @@ fn prune_entry(
             blockers.join("; ")
         ));
     } else if let Some(ev) = req.evidence {
+        if let Some(h) = &ev.config_hash
+            && *h != super::file_hash(doc.text.as_bytes())
+        {
+            warnings.push(format!(
+                "the evidence scan used a different config ({h}); make sure it is a scan taken after \
+                 the re-encryption, of the cluster this file belongs to"
+            ));
+        }
         notes.push(format!(
             "entry {i}: evidence from {:?} shows no current object under {}",
             ev.source,
