@@ -121,6 +121,19 @@ fn prune_needs_evidence_and_archives_retired_keys() {
     let o = atrest(&["rotate", "status", c, "--evidence", in_use.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
     assert!(text(&o).contains("prune blocked: 1 object(s) under aescbc/key1"), "{}", text(&o));
+    // On the original file, the objects under the (absent) new key are reported unreadable.
+    let o = atrest(&[
+        "rotate",
+        "status",
+        fixture("aescbc.yaml").to_str().unwrap(),
+        "--evidence",
+        in_use.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&o).contains(&format!("UNREADABLE: 1 object(s) stored as aescbc/{NEW}")),
+        "{}",
+        text(&o)
+    );
 
     let clean = fixture("evidence-reencrypted.json");
     let pass_file = dir.path().join("pass");

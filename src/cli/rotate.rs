@@ -271,9 +271,6 @@ fn run_status(
         if let Some(e) = &f.error {
             writeln!(out, "  does not load: {e}")?;
         }
-        if report.files.len() > 1 && report.differences.iter().any(|d| d.path == f.path) {
-            continue;
-        }
         for e in &f.entries {
             writeln!(
                 out,
@@ -293,6 +290,12 @@ fn run_status(
                     .map(|c| format!("{} {}", c.label, c.objects.unwrap_or(0)))
                     .collect();
                 writeln!(out, "    objects: {}", counts.join(", "))?;
+            }
+            for (label, n) in &e.unreadable {
+                writeln!(
+                    out,
+                    "    UNREADABLE: {n} object(s) stored as {label}, which no provider of this entry reads"
+                )?;
             }
             writeln!(out, "    next: {}", e.next)?;
         }

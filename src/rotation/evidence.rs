@@ -141,6 +141,22 @@ impl Evidence {
     }
 }
 
+impl Evidence {
+    /// Every label with current objects of resources that entry `entry`
+    /// governs (empty without per-object data).
+    pub fn labels_for_entry(&self, doc: &ConfigDoc, entry: usize) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        if let Some(map) = &self.by_resource_key {
+            for ((r, l), n) in map {
+                if governing_entries(doc, r).contains(&entry) {
+                    *out.entry(l.clone()).or_default() += n;
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The entries whose providers kube-apiserver uses for `resource`: exact
 /// matches (all of them, concatenated), else the group wildcard, else `*.*`.
 pub fn governing_entries(doc: &ConfigDoc, resource: &str) -> Vec<usize> {

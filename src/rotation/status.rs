@@ -38,6 +38,9 @@ pub struct EntryStatus {
     pub next: String,
     /// True when the next step is blocked.
     pub blocked: bool,
+    /// Objects of this entry's resources stored under a key none of its
+    /// providers reads (kube-apiserver cannot read them): `label -> count`.
+    pub unreadable: std::collections::BTreeMap<String, u64>,
 }
 
 /// One file.
@@ -125,7 +128,14 @@ fn entry_status(d: &doc::ConfigDoc, st: EntryStage, ev: Option<&Evidence>) -> En
         }
         Stage::Irregular => (st.note.clone().unwrap_or_default(), true),
     };
-    EntryStatus { summary: describe(&st), stage: st, counts, next, blocked }
+    let unreadable = ev
+        .map(|e| {
+            let mut m = e.labels_for_entry(d, st.entry);
+            m.retain(|label, _| !st.slots.iter().any(|s| s.evidence_label() == label));
+            m
+        })
+        .unwrap_or_default();
+    EntryStatus { summary: describe(&st), stage: st, counts, next, blocked, unreadable }
 }
 
 /// Status of `files` (path, bytes): one per control-plane node.
