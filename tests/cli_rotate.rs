@@ -351,3 +351,15 @@ fn runbook_and_help_teach() {
     let o = atrest(&["rotate", "status", "/nonexistent/enc.yaml"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_symlinked_config_is_edited_in_place_behind_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = copy_fixture(dir.path(), "secretbox.yaml");
+    let link = dir.path().join("link.yaml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let o = atrest(&["rotate", "prepare", link.to_str().unwrap(), "--write"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(stage_of(&real), stage::Stage::Prepared);
+}

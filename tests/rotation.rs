@@ -422,3 +422,32 @@ fn evidence_from_another_config_is_flagged() {
     };
     assert!(p.warnings.is_empty());
 }
+
+#[test]
+fn truncated_and_mangled_configs_never_panic() {
+    for name in ["aescbc.yaml", "multi.yaml", "flow.yaml", "kms.yaml"] {
+        let text = fixture(name);
+        let mut cuts: Vec<String> = (0..text.len())
+            .filter(|i| text.is_char_boundary(*i))
+            .map(|i| text[..i].to_string())
+            .collect();
+        cuts.push(text.replace("  ", "\t"));
+        cuts.push(text.replace(':', ""));
+        cuts.push(text.replace("- ", "-- "));
+        for t in cuts {
+            if let Ok(d) = doc::parse(&t) {
+                let _ = doc::check(&d);
+                let _ = stage::derive(&d, None);
+                for step in [Step::Prepare, Step::Promote, Step::Prune] {
+                    let _ = plan::plan(
+                        &d,
+                        step,
+                        &Request { force: true, ..with_provider("secretbox") },
+                        &FixedClock(NOW),
+                        &mut CountingEntropy(0),
+                    );
+                }
+            }
+        }
+    }
+}

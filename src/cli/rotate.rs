@@ -107,6 +107,10 @@ enum Cmd {
     /// Default: a new 32-byte key of the current writer's provider, named
     /// key-<UTC timestamp>, in every entry that encrypts.
     ///
+    /// Prints a PLAN (diff, secrets redacted); writes only with --write. Exit 0 planned,
+    /// written or already done; 1 refused (the step does not follow from the stage);
+    /// 2 unusable input.
+    ///
     /// Example: atrest rotate prepare enc.yaml --provider secretbox --write
     Prepare {
         /// The config file.
@@ -130,6 +134,10 @@ enum Cmd {
     ///
     /// Only after every kube-apiserver has loaded the prepared file.
     ///
+    /// Prints a PLAN (diff, secrets redacted); writes only with --write. Exit 0 planned,
+    /// written or already done; 1 refused (the step does not follow from the stage);
+    /// 2 unusable input.
+    ///
     /// Example: atrest rotate promote enc.yaml --write
     Promote {
         /// The config file.
@@ -142,6 +150,10 @@ enum Cmd {
     /// Retired local keys are appended to a key archive (0600), sealed with
     /// a passphrase from ATREST_ARCHIVE_PASSPHRASE or --passphrase-file
     /// (argon2id + XChaCha20-Poly1305).
+    ///
+    /// Prints a PLAN (diff, secrets redacted); writes only with --write. Exit 0 planned,
+    /// written or already done; 1 refused (the step does not follow from the stage);
+    /// 2 unusable input.
     ///
     /// Example: atrest rotate prune enc.yaml --evidence scan.json --write
     Prune {

@@ -77,6 +77,15 @@ pub fn run_step(
     clock: &dyn Clock,
     rng: &mut dyn Entropy,
 ) -> Result<StepReport, RotationError> {
+    // Edit the real file behind a symlink, never replace the link itself.
+    let real;
+    let path = if write {
+        real = std::fs::canonicalize(path)
+            .map_err(|e| RotationError::io("cannot resolve", path, e))?;
+        real.as_path()
+    } else {
+        path
+    };
     let _lock = if write { Some(FileLock::acquire(path)?) } else { None };
     if write {
         apply::remove_stale_temporaries(path);
