@@ -451,3 +451,14 @@ fn truncated_and_mangled_configs_never_panic() {
         }
     }
 }
+
+#[test]
+fn crlf_files_stay_crlf() {
+    let text = fixture("aescbc.yaml").replace('\n', "\r\n");
+    let prepared = change(&text, Step::Prepare, &req());
+    let promoted = change(&prepared, Step::Promote, &req());
+    for t in [&prepared, &promoted] {
+        assert_eq!(t.matches('\n').count(), t.matches("\r\n").count(), "no bare LF: {t:?}");
+    }
+    assert_eq!(stages(&promoted, None)[0].0, Stage::Promoted);
+}

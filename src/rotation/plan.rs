@@ -739,6 +739,16 @@ fn text_edit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Option<Zeroizing<
             }
         }
     }
+    // Inserted lines follow the file's line endings (moved lines keep theirs).
+    if doc.text.contains("\r\n") {
+        for r in &mut regions {
+            for l in &mut r.with {
+                if !l.ends_with('\r') {
+                    l.push('\r');
+                }
+            }
+        }
+    }
     regions.sort_by_key(|r| std::cmp::Reverse(r.first));
     for w in regions.windows(2) {
         if w[1].last >= w[0].first {
