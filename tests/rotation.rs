@@ -462,3 +462,30 @@ fn crlf_files_stay_crlf() {
     }
     assert_eq!(stages(&promoted, None)[0].0, Stage::Promoted);
 }
+
+#[test]
+fn kms_names_stay_unique_across_entries() {
+    let kms = |name: &str, resources: Vec<String>| Request {
+        resources,
+        prepare: PrepareSpec {
+            provider: Some("kms".into()),
+            kms_name: Some(name.into()),
+            kms_endpoint: Some("unix:///var/run/kms/k.sock".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let multi = fixture("multi.yaml");
+    assert!(refused(&multi, Step::Prepare, &kms("vault", vec![])).contains("unique"));
+    let one = change(&multi, Step::Prepare, &kms("vault", vec!["secrets".into()]));
+    assert!(
+        refused(&one, Step::Prepare, &kms("vault", vec!["*.apps".into()]))
+            .contains("already exists in entry 0")
+    );
+    let two = change(&one, Step::Prepare, &kms("vault-apps", vec!["*.apps".into()]));
+    assert_eq!(stages(&two, None)[2].1.as_deref(), Some("kms-v2/vault-apps"));
+    assert!(
+        noop(&two, Step::Prepare, &kms("vault", vec!["secrets".into()]))
+            .contains("already prepared")
+    );
+}

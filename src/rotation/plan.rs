@@ -237,6 +237,37 @@ pub fn plan(
             _ => None,
         })
         .collect();
+    // KMS v2 provider names are unique across the whole config.
+    let new_kms: Vec<(usize, &str)> = changes
+        .iter()
+        .flat_map(|(i, ops)| ops.iter().map(move |op| (*i, op)))
+        .filter_map(|(i, op)| match op {
+            Op::AddProvider(NewProv::Kms(k)) => Some((i, k.name.as_str())),
+            _ => None,
+        })
+        .collect();
+    if new_kms.len() > 1 {
+        return Ok(Outcome::Refused(format!(
+            "KMS provider names must be unique across the config, and {} entries would get {:?}: \
+             run prepare once per entry with --resources and a distinct --kms-name (the same \
+             --kms-endpoint may be reused)",
+            new_kms.len(),
+            new_kms[0].1
+        )));
+    }
+    if let Some((_, name)) = new_kms.first() {
+        for (j, e) in doc.entries.iter().enumerate() {
+            if e.providers
+                .iter()
+                .any(|p| matches!(&p.kind, ProviderKind::Kms(k) if k.name == *name))
+            {
+                return Ok(Outcome::Refused(format!(
+                    "a KMS provider named {name:?} already exists in entry {j}; KMS provider names must be \
+                     unique across the config: choose another --kms-name"
+                )));
+            }
+        }
+    }
     if changes.is_empty() {
         if noops.is_empty() {
             return Ok(Outcome::Refused(match step {
