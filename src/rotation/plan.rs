@@ -675,6 +675,13 @@ struct Region {
     with: Vec<String>,
 }
 
+/// Replacement lines may hold secrets: wiped when dropped.
+impl Drop for Region {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.with);
+    }
+}
+
 fn text_edit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Option<Zeroizing<String>> {
     let src: Vec<&str> = doc.text.split('\n').collect();
     let line =
@@ -696,13 +703,14 @@ fn text_edit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Option<Zeroizing<
                     }
                     let prefix: String = line(k0.first).chars().take(k0.content_col).collect();
                     let cont = " ".repeat(k0.content_col);
-                    let secret = String::from_utf8_lossy(secret_b64.expose()).into_owned();
+                    let secret =
+                        Zeroizing::new(String::from_utf8_lossy(secret_b64.expose()).into_owned());
                     regions.push(Region {
                         first: k0.last + 1,
                         last: k0.last,
                         with: vec![
                             format!("{prefix}name: {name}"),
-                            format!("{cont}secret: {secret}"),
+                            format!("{cont}secret: {}", secret.as_str()),
                         ],
                     });
                 }
@@ -786,14 +794,17 @@ fn text_edit(doc: &ConfigDoc, changes: &[(usize, Vec<Op>)]) -> Option<Zeroizing<
             return None; // overlapping edits: let the emitter handle it
         }
     }
-    let mut out: Vec<String> = src.iter().map(|s| s.to_string()).collect();
-    for r in regions {
+    let mut out: Zeroizing<Vec<String>> =
+        Zeroizing::new(src.iter().map(|s| s.to_string()).collect());
+    for mut r in regions {
         let start = r.first.checked_sub(1)?;
         let end = r.last.min(out.len());
         if start > out.len() || start > end {
             return None;
         }
-        out.splice(start..end, r.with);
+        for mut removed in out.splice(start..end, std::mem::take(&mut r.with)) {
+            zeroize::Zeroize::zeroize(&mut removed);
+        }
     }
     let mut text = Zeroizing::new(out.join("\n"));
     if !text.ends_with('\n') {
