@@ -353,6 +353,21 @@ fn item_lines(text_lines: &[&str], seq_flow: bool, item: &Node) -> Lines {
     Lines { first, last: item.last_line(), content_col: col, editable }
 }
 
+/// Sibling items must occupy disjoint line ranges in order; any that do not
+/// are not line-editable (the edit falls back to re-emission).
+fn guard<'a>(items: impl Iterator<Item = &'a mut Lines>) {
+    let mut prev: Option<&'a mut Lines> = None;
+    for cur in items {
+        if let Some(p) = prev.as_deref_mut()
+            && (p.last >= cur.first || p.first > p.last)
+        {
+            p.editable = false;
+            cur.editable = false;
+        }
+        prev = Some(cur);
+    }
+}
+
 /// Parses a config file, keeping the line span of every entry, provider and key.
 ///
 /// This is a structural parse (strict about field names, like the apiserver's
@@ -414,6 +429,7 @@ pub fn parse(text: &str) -> Result<ConfigDoc, DocError> {
             let pp = format!("{p}.providers[{j}]");
             providers.push(parse_provider(pn, &pp, &lines, pflow)?);
         }
+        guard(providers.iter_mut().map(|p| &mut p.lines));
         entries.push(EntryDoc { resources, providers });
     }
     Ok(ConfigDoc { text: Zeroizing::new(text.to_string()), api_version, kind, entries })
@@ -500,6 +516,7 @@ fn parse_provider(
                 };
                 keys.push(KeyDoc { name, secret_b64: secret, lines: item_lines(lines, kflow, kn) });
             }
+            guard(keys.iter_mut().map(|k| &mut k.lines));
             ProviderKind::Local { type_name: local.to_string(), keys }
         }
     };
