@@ -110,7 +110,14 @@ pub fn runbook(doc: &ConfigDoc, opts: &RunbookOptions<'_>) -> String {
         1
     };
     let done = |n: u8| if n < furthest { " (done)" } else { "" };
-    let provider = opts.provider.map(|p| format!(" --provider {p}")).unwrap_or_default();
+    let provider = match opts.provider {
+        Some("kms") => {
+            " --provider kms --kms-name <name> --kms-endpoint unix:///path/to/kms-plugin.sock"
+                .to_string()
+        }
+        Some(p) => format!(" --provider {p}"),
+        None => String::new(),
+    };
     let _ = writeln!(o, "\n## 0. Before you start\n");
     let _ = writeln!(
         o,
