@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::diag::{FieldPath, Pos};
 use super::load::{Checked, check_bytes};
@@ -510,7 +511,7 @@ fn lint_raw(raw: &RawConfig, out: &mut Vec<Finding>) {
     }
 
     // Per provider.
-    let mut secrets_seen: Vec<(SecretBytes, FieldPath)> = Vec::new();
+    let mut secrets_seen: HashMap<[u8; 32], FieldPath> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
         let providers: &[RawProvider] = e.providers.as_ref().map_or(&[], |p| &p.value);
         let encrypting_before = |j: usize| {
@@ -597,7 +598,7 @@ fn lint_keys(
     keys: &Spanned<RawKeys>,
     path: &FieldPath,
     ty: &str,
-    seen: &mut Vec<(SecretBytes, FieldPath)>,
+    seen: &mut HashMap<[u8; 32], FieldPath>,
     out: &mut Vec<Finding>,
 ) {
     let Some(list) = &keys.value.keys else { return };
@@ -639,7 +640,9 @@ fn lint_keys(
                 format!("{ty} key is {} bytes; use 32", bytes.len()),
             ));
         }
-        if let Some((_, other)) = seen.iter().find(|(s, _)| *s == bytes) {
+        // Keys are compared by SHA-256 (a digest, not the key, stays in the map).
+        let digest: [u8; 32] = Sha256::digest(bytes.expose()).into();
+        if let Some(other) = seen.get(&digest) {
             out.push(Finding::new(
                 &REUSED_SECRET,
                 sp.clone(),
@@ -647,7 +650,7 @@ fn lint_keys(
                 format!("same secret as {other}"),
             ));
         } else if !bytes.is_empty() {
-            seen.push((bytes, sp));
+            seen.insert(digest, sp);
         }
     }
 }
@@ -677,4 +680,66 @@ pub fn low_entropy(k: &[u8]) -> Option<String> {
 /// Whether any finding is at or above `level`.
 pub fn fails(findings: &[Finding], level: Severity) -> bool {
     findings.iter().any(|f| f.severity >= level)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(src: &str, file: Option<FileFacts>) -> Vec<&'static str> {
+        let mut v: Vec<&str> = lint_bytes("t", src.as_bytes(), &LoadOptions::default(), file)
+            .iter()
+            .map(|f| f.rule.id)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    const HEAD: &str = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n";
+    const KEY: &str = "6afiorfME7GRuyeYEMKxEGkK1YZeiJ06b2+SEucnHow=";
+
+    #[test]
+    fn entropy_heuristics() {
+        assert!(low_entropy(&[7u8; 32]).is_some());
+        assert!(low_entropy(b"correct horse battery staple 123").is_some());
+        assert!(low_entropy(&[1, 2, 3, 4].repeat(8)).is_some());
+        let random = decode_go_base64(KEY).unwrap();
+        assert_eq!(low_entropy(&random), None);
+    }
+
+    #[test]
+    fn coverage_follows_the_apiserver_lookup() {
+        // secrets covered only through `*.*`, whose first provider is identity.
+        let src = format!(
+            "{HEAD}resources:\n- resources: [configmaps]\n  providers: [{{secretbox: {{keys: [{{name: k, secret: '{KEY}'}}]}}}}]\n- resources: ['*.*']\n  providers: [identity: {{}}]\n"
+        );
+        assert_eq!(ids(&src, None), ["CFG001", "CFG015"]);
+        // An exact `secrets` entry wins over `*.*`.
+        let src = format!(
+            "{HEAD}resources:\n- resources: [secrets]\n  providers: [{{kms: {{apiVersion: v2, name: k, endpoint: 'unix:///k'}}}}]\n- resources: ['*.*']\n  providers: [identity: {{}}]\n"
+        );
+        assert_eq!(ids(&src, None), Vec::<&str>::new());
+        let none =
+            format!("{HEAD}resources:\n- resources: [configmaps]\n  providers: [identity: {{}}]\n");
+        assert_eq!(ids(&none, None), ["CFG002"]);
+    }
+
+    #[test]
+    fn file_facts_rules() {
+        let src = format!(
+            "{HEAD}resources:\n- resources: [secrets]\n  providers: [{{kms: {{apiVersion: v2, name: k, endpoint: 'unix:///k'}}}}]\n"
+        );
+        assert_eq!(ids(&src, Some(FileFacts { mode: 0o600, uid: 0 })), Vec::<&str>::new());
+        assert_eq!(ids(&src, Some(FileFacts { mode: 0o400, uid: 0 })), Vec::<&str>::new());
+        assert_eq!(ids(&src, Some(FileFacts { mode: 0o644, uid: 1000 })), ["CFG013", "CFG014"]);
+        let f = lint_bytes(
+            "t",
+            src.as_bytes(),
+            &LoadOptions::default(),
+            Some(FileFacts { mode: 0o700, uid: 0 }),
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].rule.id, f[0].severity), ("CFG013", Severity::Warning));
+    }
 }

@@ -160,9 +160,13 @@ pub fn check_bytes(name: &str, bytes: &[u8], opts: &LoadOptions) -> Checked {
                             && p.strip_prefix(u.as_str()).is_some_and(|rest| {
                                 rest.is_empty() || rest.starts_with(['.', '['])
                             });
-                        // A provider whose only type failed to decode looks empty.
-                        let emptied = d.message.starts_with("provider does not contain")
-                            && u.strip_prefix(p).is_some_and(|rest| rest.starts_with('.'));
+                        // A provider whose only type failed to decode looks empty;
+                        // a list with an undecoded item has a placeholder in it.
+                        let list_level = d.message.starts_with("provider does not contain")
+                            || d.message.starts_with("the same resource cannot")
+                            || d.message.starts_with("using overlapping resources");
+                        let emptied = list_level
+                            && u.strip_prefix(p).is_some_and(|rest| rest.starts_with(['.', '[']));
                         under || emptied
                     })
                 };

@@ -485,7 +485,12 @@ impl Decoder {
                         View::Str(s) => {
                             out.push(Spanned { value: s.to_string(), pos: pos_of(item) })
                         }
-                        _ => self.type_err(item, &p, "ResourceConfiguration", "string"),
+                        // Keep the slot so later indices stay right; the loader
+                        // drops follow-on errors about it.
+                        _ => {
+                            self.type_err(item, &p, "ResourceConfiguration", "string");
+                            out.push(Spanned { value: String::new(), pos: pos_of(item) });
+                        }
                     }
                 }
                 Some(Spanned { value: out, pos: pos_of(node) })
@@ -619,8 +624,9 @@ impl Decoder {
                     }
                 }
                 _ => {
+                    // Keep the slot (as an empty entry) so later indices stay right;
+                    // its follow-on "required" errors are suppressed by the loader.
                     self.type_err(item, &p, "EncryptionConfiguration", "v1.ResourceConfiguration");
-                    continue;
                 }
             }
             out.push(e);
@@ -679,7 +685,6 @@ impl Decoder {
                 }
                 _ => {
                     self.type_err(item, &p, "ResourceConfiguration", "v1.ProviderConfiguration");
-                    continue;
                 }
             }
             out.push(prov);
@@ -731,7 +736,7 @@ impl Decoder {
             View::Map => {}
             _ => {
                 self.type_err(node, path, "AESConfiguration", "v1.Key");
-                return None;
+                return Some(key);
             }
         }
         for (name, v) in self.fields(node, path, &["name", "secret"]) {
