@@ -489,3 +489,59 @@ fn kms_names_stay_unique_across_entries() {
             .contains("already prepared")
     );
 }
+
+#[test]
+fn every_valid_config_of_the_config_corpus_rotates() {
+    let dir = format!("{}/fixtures/configs/valid", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    let mut reemitted = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let path = e.path();
+        let ext = path.extension().and_then(|x| x.to_str()).unwrap_or("");
+        if ext != "yaml" && ext != "json" {
+            continue;
+        }
+        seen += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.display().to_string();
+        let d = doc::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let loads = atrest::config::load_str(&text).is_ok();
+        let _ = stage::derive(&d, None);
+        // Move every entry to secretbox under a fresh key (a key rotation where it already is secretbox).
+        let mut cur = text.clone();
+        for step in [Step::Prepare, Step::Promote, Step::Prune] {
+            let d = doc::parse(&cur).unwrap();
+            let r = Request {
+                force: true,
+                resources: d.entries.iter().flat_map(|e| e.resources.clone()).collect(),
+                ..with_provider("secretbox")
+            };
+            match plan::plan(&d, step, &r, &FixedClock(NOW), &mut CountingEntropy(0)) {
+                Ok(Outcome::Change(p)) => {
+                    reemitted += usize::from(p.reemitted);
+                    if loads {
+                        atrest::config::load_str(&p.new_text)
+                            .unwrap_or_else(|e| panic!("{name} after {step:?}: {e}"));
+                    }
+                    cur = p.new_text.to_string();
+                }
+                Ok(Outcome::NoOp(_)) => {}
+                Ok(Outcome::Refused(m)) => {
+                    // Only configs that are mid-transition or ambiguous may refuse.
+                    assert!(
+                        m.contains("irregular")
+                            || m.contains("not finished")
+                            || m.contains("pending")
+                            || m.contains("nothing is prepared"),
+                        "{name} {step:?}: {m}"
+                    );
+                }
+                Err(e) => panic!("{name} {step:?}: {e}"),
+            }
+        }
+        let end = doc::parse(&cur).unwrap();
+        let _ = stage::derive(&end, None);
+    }
+    assert!(seen >= 10, "corpus found: {seen}");
+    assert!(reemitted >= 1, "the flow-style JSON and anchored configs are re-emitted");
+}

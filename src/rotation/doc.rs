@@ -136,10 +136,33 @@ pub struct ConfigDoc {
 // ---------------------------------------------------------------------------
 // A small YAML tree with positions, built from parser events.
 
+/// `shared`: defined with an anchor, copied from an alias, or completed by
+/// a `<<` merge key. Its text is not where (or not all of) its value is, so
+/// it is never line-edited.
+#[derive(Clone)]
 enum Node {
-    Scalar { value: Zeroizing<String>, line: usize, col: usize, end_line: usize },
-    Seq { items: Vec<Node>, flow: bool, line: usize, end_line: usize },
-    Map { pairs: Vec<(String, usize, Node)>, flow: bool, line: usize, col: usize, end_line: usize },
+    Scalar {
+        value: Zeroizing<String>,
+        line: usize,
+        col: usize,
+        end_line: usize,
+        shared: bool,
+    },
+    Seq {
+        items: Vec<Node>,
+        flow: bool,
+        line: usize,
+        end_line: usize,
+        shared: bool,
+    },
+    Map {
+        pairs: Vec<(String, usize, Node)>,
+        flow: bool,
+        line: usize,
+        col: usize,
+        end_line: usize,
+        shared: bool,
+    },
 }
 
 impl Node {
@@ -161,6 +184,37 @@ impl Node {
             Node::Seq { .. } => 0,
         }
     }
+    fn set_shared(&mut self) {
+        match self {
+            Node::Scalar { shared, .. } => *shared = true,
+            Node::Seq { items, shared, .. } => {
+                *shared = true;
+                items.iter_mut().for_each(Node::set_shared);
+            }
+            Node::Map { pairs, shared, .. } => {
+                *shared = true;
+                pairs.iter_mut().for_each(|(_, _, v)| v.set_shared());
+            }
+        }
+    }
+    fn contains_shared(&self) -> bool {
+        match self {
+            Node::Scalar { shared, .. } => *shared,
+            Node::Seq { items, shared, .. } => *shared || items.iter().any(Node::contains_shared),
+            Node::Map { pairs, shared, .. } => {
+                *shared || pairs.iter().any(|(_, _, v)| v.contains_shared())
+            }
+        }
+    }
+    fn size(&self) -> usize {
+        match self {
+            Node::Scalar { .. } => 1,
+            Node::Seq { items, .. } => 1 + items.iter().map(Node::size).sum::<usize>(),
+            Node::Map { pairs, .. } => {
+                1 + pairs.iter().map(|(_, _, v)| 1 + v.size()).sum::<usize>()
+            }
+        }
+    }
     fn what(&self) -> &'static str {
         match self {
             Node::Scalar { .. } => "a scalar",
@@ -171,9 +225,13 @@ impl Node {
 }
 
 const MAX_DEPTH: usize = 64;
+/// Bound on nodes including alias copies (no "billion laughs").
+const MAX_NODES: usize = 200_000;
 
 struct Builder<'a> {
     events: Parser<'a, saphyr_parser::StrInput<'a>>,
+    anchors: std::collections::HashMap<usize, Node>,
+    nodes: usize,
 }
 
 impl<'a> Builder<'a> {
@@ -188,6 +246,34 @@ impl<'a> Builder<'a> {
     }
 
     fn node(
+        &mut self,
+        first: (Event<'a>, saphyr_parser::Span),
+        depth: usize,
+    ) -> Result<Node, DocError> {
+        let line = first.1.start.line();
+        let anchor = match &first.0 {
+            Event::Scalar(_, _, a, _) | Event::SequenceStart(a, _) | Event::MappingStart(a, _) => {
+                *a
+            }
+            _ => 0,
+        };
+        let mut n = self.node_inner(first, depth)?;
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(err(
+                "(yaml)",
+                line,
+                "document too large (aliases expand beyond the node limit)",
+            ));
+        }
+        if anchor > 0 {
+            n.set_shared();
+            self.anchors.insert(anchor, n.clone());
+        }
+        Ok(n)
+    }
+
+    fn node_inner(
         &mut self,
         first: (Event<'a>, saphyr_parser::Span),
         depth: usize,
@@ -211,6 +297,7 @@ impl<'a> Builder<'a> {
                     line,
                     col: span.start.col(),
                     end_line: end_line.max(line),
+                    shared: false,
                 })
             }
             Event::SequenceStart(_, _) => {
@@ -229,11 +316,12 @@ impl<'a> Builder<'a> {
                     end_line = end_line.max(item.last_line());
                     items.push(item);
                 }
-                Ok(Node::Seq { items, flow, line, end_line })
+                Ok(Node::Seq { items, flow, line, end_line, shared: false })
             }
             Event::MappingStart(_, _) => {
                 let flow = span.end.index() > span.start.index();
                 let mut pairs: Vec<(String, usize, Node)> = Vec::new();
+                let mut merged: Vec<(String, usize, Node)> = Vec::new();
                 let mut end_line = line;
                 loop {
                     let next = self.next()?;
@@ -257,25 +345,73 @@ impl<'a> Builder<'a> {
                     let value_ev = self.next()?;
                     let value = self.node(value_ev, depth + 1)?;
                     end_line = end_line.max(value.last_line()).max(key_line);
+                    if key == "<<" {
+                        // Merge key: earlier merged maps win over later ones; explicit keys win over all.
+                        let sources = match value {
+                            Node::Map { .. } => vec![value],
+                            Node::Seq { items, .. } => items,
+                            _ => {
+                                return Err(err(
+                                    "(yaml)",
+                                    key_line,
+                                    "a merge key needs a mapping or a list of mappings",
+                                ));
+                            }
+                        };
+                        for src in sources {
+                            let Node::Map { pairs: mp, .. } = src else {
+                                return Err(err(
+                                    "(yaml)",
+                                    key_line,
+                                    "a merge key needs a mapping or a list of mappings",
+                                ));
+                            };
+                            for (k, l, mut v) in mp {
+                                if !merged.iter().any(|(m, _, _)| *m == k) {
+                                    v.set_shared();
+                                    merged.push((k, l, v));
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     if pairs.iter().any(|(k, _, _)| *k == key) {
                         return Err(err("(yaml)", key_line, format!("duplicate field {key:?}")));
                     }
                     pairs.push((key, key_line, value));
                 }
-                Ok(Node::Map { pairs, flow, line, col: span.start.col(), end_line })
+                let shared = !merged.is_empty();
+                for m in merged {
+                    if !pairs.iter().any(|(k, _, _)| *k == m.0) {
+                        pairs.push(m);
+                    }
+                }
+                Ok(Node::Map { pairs, flow, line, col: span.start.col(), end_line, shared })
             }
-            Event::Alias(_) => Err(err(
-                "(yaml)",
-                line,
-                "YAML aliases are not supported in an EncryptionConfiguration",
-            )),
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some(n) => {
+                    let mut n = n.clone();
+                    self.nodes += n.size();
+                    if self.nodes > MAX_NODES {
+                        return Err(err(
+                            "(yaml)",
+                            line,
+                            "document too large (aliases expand beyond the node limit)",
+                        ));
+                    }
+                    n.set_shared();
+                    Ok(n)
+                }
+                None => Err(err("(yaml)", line, "alias to an unknown anchor")),
+            },
             _ => Err(err("(yaml)", line, "unexpected YAML event")),
         }
     }
 }
 
 fn build_tree(text: &str) -> Result<Node, DocError> {
-    let mut b = Builder { events: Parser::new_from_str(text) };
+    let mut b =
+        Builder { events: Parser::new_from_str(text), anchors: Default::default(), nodes: 0 };
     let mut root = None;
     loop {
         let (ev, span) = b.next()?;
@@ -347,6 +483,7 @@ fn item_lines(text_lines: &[&str], seq_flow: bool, item: &Node) -> Lines {
         .map(|l| l.chars().take(col).collect())
         .unwrap_or_default();
     let editable = !seq_flow
+        && !item.contains_shared()
         && !matches!(item, Node::Map { flow: true, .. } | Node::Seq { .. })
         && prefix.trim() == "-"
         && prefix.trim_start().starts_with('-');
@@ -733,7 +870,7 @@ resources:
     }
 
     #[test]
-    fn rejects_unknown_fields_aliases_and_wrong_kind() {
+    fn rejects_unknown_fields_unknown_aliases_bombs_and_wrong_kind() {
         let bad = SAMPLE.replace("identity: {}\n  -", "identity: {}\n        pandas: 1\n  -");
         assert!(parse(&bad).is_err());
         assert!(
@@ -743,7 +880,10 @@ resources:
                 .message
                 .contains("no kind")
         );
-        assert!(parse("a: &x 1\nb: *x\n").is_err());
+        assert!(parse("a: *x\n").is_err(), "unknown alias");
+        let bomb = "apiVersion: v1\nkind: EncryptionConfig\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n";
+        let e = parse(bomb).err().unwrap();
+        assert!(e.message.contains("too large"), "{e}");
         assert!(parse("").is_err());
         assert!(parse("[").is_err());
     }
