@@ -285,8 +285,9 @@ pub fn plan(
     };
     if reemitted {
         notes.push(
-            "an item to edit is in flow style ([...] or {...}), so the file was RE-EMITTED in canonical \
-             block style: comments and formatting of the original are NOT preserved"
+            "an item to edit is in flow style ([...] or {...}) or uses YAML anchors/aliases/merge keys, so \
+             the file was RE-EMITTED in canonical block style (aliases expanded): comments and \
+             formatting of the original are NOT preserved"
                 .into(),
         );
     } else {
