@@ -24,6 +24,8 @@ mod lint;
 mod records;
 mod scan;
 mod source;
+
+mod rotate;
 mod validate;
 
 /// Exit code: the check passed.
@@ -56,6 +58,8 @@ enum Command {
     Hash(hash::Args),
     Records(records::Args),
     Scan(Box<scan::Args>),
+
+    Rotate(rotate::Args),
 }
 
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
@@ -71,6 +75,8 @@ pub fn run() -> ExitCode {
         Command::Hash(a) => hash::run(a),
         Command::Records(a) => records::run(a),
         Command::Scan(a) => scan::run(*a),
+
+        Command::Rotate(a) => rotate::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
