@@ -162,7 +162,7 @@ fn records_command_as_a_user_runs_it() {
     assert_eq!(code, Some(0));
     assert!(out.lines().next().unwrap().contains("revision 8"), "{out}");
     assert!(out.contains("/registry/secrets/default/gone tombstone"), "{out}");
-    assert!(out.contains("class=encrypted:aescbc:v1:key1"), "{out}");
+    assert!(out.contains("class=encrypted:aescbc:key1"), "{out}");
     assert!(!out.contains("configmaps"), "prefix filter: {out}");
     assert!(!out.contains("value="), "values only with --values");
     let (code, out, _) =
@@ -179,7 +179,7 @@ fn records_command_as_a_user_runs_it() {
     let mut bytes = std::fs::read(&snap).unwrap();
     bytes[..8192].fill(0);
     std::fs::write(&bad, &bytes).unwrap();
-    let (code, _, err) = atrest(&["records", bad.to_str().unwrap(), "--type", "bbolt"]);
+    let (code, _, err) = atrest(&["records", bad.to_str().unwrap(), "--source-type", "snapshot"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("no valid meta page"), "{err}");
     let empty = dir.path().join("empty");

@@ -1,29 +1,18 @@
 //! `atrest records`: list the records a source holds (debugging and inspection).
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use anyhow::Context;
 use base64::Engine;
 use clap::ValueEnum;
 
-use atrest::etcd::live::{LiveOptions, LiveSource};
-use atrest::etcd::{
-    ForceKind, OpenOptions, Query, Record, RecordSource, SourceInfo, View, open_source,
-};
+use atrest::etcd::{Query, Record, SourceInfo, View};
+
+use super::source::SourceArgs;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Text,
     Jsonl,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum SourceType {
-    Auto,
-    Bbolt,
-    Json,
-    Raw,
 }
 
 /// List the etcd records a source holds: keys, revisions, value sizes and
@@ -50,8 +39,8 @@ enum SourceType {
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Snapshot, data file, JSON dump or raw value file; omit for live etcd.
-    source: Option<PathBuf>,
+    #[command(flatten)]
+    source: SourceArgs,
     /// Every revision still stored (overwritten values, tombstones), not just the current view.
     #[arg(long)]
     history: bool,
@@ -64,82 +53,21 @@ pub struct Args {
     /// Also print each value (base64 in JSON, escaped in text). May print secrets.
     #[arg(long)]
     values: bool,
-    /// Read SOURCE as this type instead of sniffing it.
-    #[arg(long = "type", value_enum, default_value = "auto")]
-    source_type: SourceType,
-    /// The etcd key of a raw value file (e.g. /registry/secrets/default/s1).
-    #[arg(long)]
-    etcd_key: Option<String>,
-    /// The raw value came from `etcdctl get --print-value-only`: strip its trailing newline.
-    #[arg(long)]
-    strip_newline: bool,
-    /// Do not hash the snapshot to verify its SHA-256 trailer.
-    #[arg(long)]
-    skip_trailer_check: bool,
-    /// Read a snapshot whose SHA-256 trailer does not match (warns).
-    #[arg(long)]
-    allow_trailer_mismatch: bool,
-    #[command(flatten)]
-    live: Box<LiveArgs>,
 }
 
-/// Flags for a live cluster (like etcdctl's).
-#[derive(clap::Args)]
-struct LiveArgs {
-    /// Live: comma-separated endpoints.
-    #[arg(
-        long,
-        env = "ETCDCTL_ENDPOINTS",
-        value_delimiter = ',',
-        default_value = "127.0.0.1:2379"
-    )]
-    endpoints: Vec<String>,
-    /// Live: CA certificate (PEM) to verify the server.
-    #[arg(long, env = "ETCDCTL_CACERT")]
-    cacert: Option<PathBuf>,
-    /// Live: client certificate (PEM).
-    #[arg(long, env = "ETCDCTL_CERT")]
-    cert: Option<PathBuf>,
-    /// Live: client key (PEM; RSA or EC).
-    #[arg(long = "key", env = "ETCDCTL_KEY")]
-    key_file: Option<PathBuf>,
-    /// Live: user name (or user:password).
-    #[arg(long, env = "ETCDCTL_USER")]
-    user: Option<String>,
-    /// Live: password.
-    #[arg(long, env = "ETCDCTL_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
-    /// Live: read at this revision instead of the current one.
-    #[arg(long)]
-    revision: Option<i64>,
-    /// Live: per-request timeout in seconds.
-    #[arg(long, default_value_t = 10)]
-    timeout: u64,
-}
-
-/// What the first bytes of a value say.
+/// What the first bytes of a value say: `encrypted:<provider>:<key>`,
+/// `encrypted:unknown-prefix`, `plaintext:<encoding>` or `empty`.
 fn classify(value: &[u8]) -> String {
-    if let Some(rest) = value.strip_prefix(b"k8s:enc:") {
-        // k8s:enc:<provider>:v<N>:<key>:  (kms v2: k8s:enc:kms:v2:<name>:)
-        let mut parts = rest.splitn(4, |b| *b == b':');
-        let provider = parts.next().map(String::from_utf8_lossy).unwrap_or_default();
-        let version = parts.next().map(String::from_utf8_lossy).unwrap_or_default();
-        let key = parts.next().map(String::from_utf8_lossy).unwrap_or_default();
-        if parts.next().is_some() {
-            return format!("encrypted:{provider}:{version}:{key}");
+    use atrest::format::prefix::{StoredValue, parse};
+    match parse(value) {
+        StoredValue::Encrypted { kind, name, .. } => {
+            format!("encrypted:{}:{}", kind.as_str(), String::from_utf8_lossy(name))
         }
-        return "encrypted:malformed-prefix".into();
-    }
-    if value.starts_with(b"k8s\0") {
-        "plaintext:protobuf".into()
-    } else if value.starts_with(b"\xd9\xd9\xf7") {
-        "plaintext:cbor".into()
-    } else if value.first() == Some(&b'{') {
-        "plaintext:json".into()
-    } else if value.is_empty() {
-        "empty".into()
-    } else {
-        "unknown".into()
+        StoredValue::Unterminated { .. } | StoredValue::Unknown { .. } => {
+            "encrypted:unknown-prefix".into()
+        }
+        StoredValue::Plaintext([]) => "empty".into(),
+        StoredValue::Plaintext(v) => format!("plaintext:{}", atrest::kube::classify(v).name()),
     }
 }
 
@@ -203,39 +131,7 @@ fn record_text(r: &Record, values: bool) -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let mut source: Box<dyn RecordSource> = match &args.source {
-        Some(path) => {
-            let options = OpenOptions {
-                force: match args.source_type {
-                    SourceType::Auto => None,
-                    SourceType::Bbolt => Some(ForceKind::Bbolt),
-                    SourceType::Json => Some(ForceKind::Json),
-                    SourceType::Raw => Some(ForceKind::Raw),
-                },
-                skip_trailer_check: args.skip_trailer_check,
-                allow_trailer_mismatch: args.allow_trailer_mismatch,
-                raw_key: args.etcd_key.as_ref().map(|k| k.as_bytes().to_vec()),
-                strip_newline: args.strip_newline,
-            };
-            open_source(path, &options)
-                .with_context(|| format!("cannot read {}", path.display()))?
-        }
-        None => {
-            let live = &args.live;
-            let options = LiveOptions {
-                endpoints: live.endpoints.clone(),
-                cacert: live.cacert.clone(),
-                cert: live.cert.clone(),
-                key: live.key_file.clone(),
-                user: live.user.clone(),
-                password: live.password.clone(),
-                revision: live.revision,
-                request_timeout: std::time::Duration::from_secs(live.timeout.max(1)),
-                ..LiveOptions::default()
-            };
-            Box::new(LiveSource::connect(options)?)
-        }
-    };
+    let mut source = args.source.open()?;
     let query = Query {
         view: if args.history { View::History } else { View::Current },
         prefix: args.prefix.as_bytes().to_vec(),
@@ -292,11 +188,13 @@ mod tests {
 
     #[test]
     fn classifies_prefixes() {
-        assert_eq!(classify(b"k8s:enc:aescbc:v1:key1:\x00\x01"), "encrypted:aescbc:v1:key1");
-        assert_eq!(classify(b"k8s:enc:kms:v2:plugin:\x0a"), "encrypted:kms:v2:plugin");
-        assert_eq!(classify(b"k8s:enc:aescbc"), "encrypted:malformed-prefix");
-        assert_eq!(classify(b"k8s\x00\x0a"), "plaintext:protobuf");
-        assert_eq!(classify(b"{\"kind\":1}"), "plaintext:json");
+        assert_eq!(classify(b"k8s:enc:aescbc:v1:key1:\x00\x01"), "encrypted:aescbc:key1");
+        assert_eq!(classify(b"k8s:enc:kms:v2:plugin:\x0a"), "encrypted:kms-v2:plugin");
+        assert_eq!(classify(b"k8s:enc:aescbc"), "encrypted:unknown-prefix");
+        assert_eq!(classify(b"k8s:enc:foo:v1:x:"), "encrypted:unknown-prefix");
+        assert_eq!(classify(b"k8s\x00\x0a"), "plaintext:malformed-protobuf");
+        assert_eq!(classify(b"{\"kind\":1}"), "plaintext:malformed-json");
+        assert_eq!(classify(b"{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\"}"), "plaintext:json");
         assert_eq!(classify(b""), "empty");
     }
 }
