@@ -18,6 +18,7 @@ pub mod aesgcm;
 pub mod chain;
 pub mod identity;
 pub mod kms;
+pub mod passphrase;
 pub mod secretbox;
 
 pub use chain::Chain;

@@ -12,12 +12,11 @@
 use std::path::Path;
 
 use base64::Engine as _;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{Entropy, RotationError, apply};
+use crate::crypto::passphrase;
 use crate::secret::SecretBytes;
 
 const FORMAT: &str = "atrest-key-archive";
@@ -113,19 +112,20 @@ fn aad(p: &KdfParams, salt: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-fn derive(pass: &SecretBytes, salt: &[u8], p: &KdfParams) -> Result<SecretBytes, ArchiveError> {
-    if p.m_cost > 1024 * 1024 || p.t_cost > 100 || p.p_cost > 16 {
-        return Err(ArchiveError::Kdf(
-            "costs above the accepted maximum (1 GiB, 100 passes, 16 lanes)".into(),
-        ));
+fn cost(p: &KdfParams) -> passphrase::Argon2Cost {
+    passphrase::Argon2Cost { m_cost: p.m_cost, t_cost: p.t_cost, p_cost: p.p_cost }
+}
+
+impl From<passphrase::PassphraseError> for ArchiveError {
+    fn from(e: passphrase::PassphraseError) -> Self {
+        match e {
+            passphrase::PassphraseError::Kdf(m) => ArchiveError::Kdf(m),
+            passphrase::PassphraseError::Nonce => {
+                ArchiveError::Format("nonce is not 24 bytes".into())
+            }
+            passphrase::PassphraseError::Open => ArchiveError::Open,
+        }
     }
-    let params = argon2::Params::new(p.m_cost, p.t_cost, p.p_cost, Some(32))
-        .map_err(|e| ArchiveError::Kdf(e.to_string()))?;
-    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut out = Zeroizing::new(vec![0u8; 32]);
-    a.hash_password_into(pass.expose(), salt, &mut out)
-        .map_err(|e| ArchiveError::Kdf(e.to_string()))?;
-    Ok(SecretBytes::from_slice(&out))
 }
 
 /// Serialises keys into archive bytes, sealed when `passphrase` is given.
@@ -154,13 +154,8 @@ pub fn encode_archive(
             let salt = rng.bytes(16).map_err(ArchiveError::Io)?;
             let nonce = rng.bytes(24).map_err(ArchiveError::Io)?;
             let salt_b64 = B64.encode(salt.expose());
-            let key = derive(pass, salt.expose(), &params)?;
-            let cipher =
-                XChaCha20Poly1305::new_from_slice(key.expose()).map_err(|_| ArchiveError::Open)?;
-            let n = XNonce::try_from(nonce.expose()).map_err(|_| ArchiveError::Open)?;
-            let ct = cipher
-                .encrypt(&n, Payload { msg: &inner, aad: &aad(&params, &salt_b64) })
-                .map_err(|_| ArchiveError::Open)?;
+            let key = passphrase::derive(pass, salt.expose(), cost(&params))?;
+            let ct = passphrase::seal(&key, nonce.expose(), &inner, &aad(&params, &salt_b64))?;
             FileJson {
                 format: FORMAT.into(),
                 version: 1,
@@ -240,19 +235,14 @@ pub fn decode_archive(
             let ct = B64
                 .decode(&s.ciphertext)
                 .map_err(|_| ArchiveError::Format("ciphertext is not base64".into()))?;
-            let n = XNonce::try_from(nonce.as_slice())
-                .map_err(|_| ArchiveError::Format("nonce is not 24 bytes".into()))?;
+            if nonce.len() != 24 {
+                return Err(ArchiveError::Format("nonce is not 24 bytes".into()));
+            }
             if salt.len() < 8 {
                 return Err(ArchiveError::Format("salt shorter than 8 bytes".into()));
             }
-            let key = derive(pass, &salt, &s.params)?;
-            let cipher =
-                XChaCha20Poly1305::new_from_slice(key.expose()).map_err(|_| ArchiveError::Open)?;
-            let pt = Zeroizing::new(
-                cipher
-                    .decrypt(&n, Payload { msg: &ct, aad: &aad(&s.params, &s.salt) })
-                    .map_err(|_| ArchiveError::Open)?,
-            );
+            let key = passphrase::derive(pass, &salt, cost(&s.params))?;
+            let pt = passphrase::open(&key, &nonce, &ct, &aad(&s.params, &s.salt))?;
             let list: Vec<KeyJson> = serde_json::from_slice(&pt)
                 .map_err(|e| ArchiveError::Format(format!("sealed content: {e}")))?;
             keys_from(list)

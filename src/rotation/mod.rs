@@ -148,8 +148,7 @@ impl RotationError {
 /// `sha256:<hex>` of file bytes: the `last_config_info` hash kube-apiserver
 /// reports and `atrest hash` prints.
 pub fn file_hash(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+    crate::config::load::content_hash(bytes)
 }
 
 #[cfg(test)]
