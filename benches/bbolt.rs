@@ -13,9 +13,9 @@ use atrest::etcd::{OpenOptions, Query, RecordSource};
 use criterion::{Criterion, Throughput};
 
 fn bench_file() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
+    let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+    });
     cache.join("atrest-bench/etcd-100k.db")
 }
 
@@ -46,16 +46,21 @@ fn walk(path: &Path, query: &Query) -> (usize, usize) {
 fn main() {
     let path = bench_file();
     if !path.exists() {
-        eprintln!("bbolt bench skipped: {} is missing; run scripts/bench-setup-etcd", path.display());
+        eprintln!(
+            "bbolt bench skipped: {} is missing; run scripts/bench-setup-etcd",
+            path.display()
+        );
         return;
     }
     let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let mib = len as f64 / (1 << 20) as f64;
     let run = |cmd: &mut Command| {
-        let ok = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let ok =
+            cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
         assert!(ok, "{cmd:?} failed");
     };
-    let cat = best_of(5, || run(Command::new("sh").arg("-c").arg("cat \"$0\" > /dev/null").arg(&path)));
+    let cat =
+        best_of(5, || run(Command::new("sh").arg("-c").arg("cat \"$0\" > /dev/null").arg(&path)));
     let status = best_of(3, || {
         run(Command::new("etcdctl").env("ETCDCTL_API", "3").args(["snapshot", "status"]).arg(&path))
     });
@@ -64,12 +69,22 @@ fn main() {
     let mut history = (0, 0);
     let t_hist = best_of(5, || history = walk(&path, &Query::history()));
     let t_open = best_of(5, || {
-        black_box(BboltSource::open(&path, &OpenOptions::default()).expect("open with trailer check"));
+        black_box(
+            BboltSource::open(&path, &OpenOptions::default()).expect("open with trailer check"),
+        );
     });
     let rate = |d: Duration| mib / d.as_secs_f64();
     println!("bbolt bench input: {} ({mib:.1} MiB)", path.display());
-    println!("  cat FILE > /dev/null           {:>8.1} ms  {:>7.0} MiB/s", cat.as_secs_f64() * 1e3, rate(cat));
-    println!("  etcdctl snapshot status FILE   {:>8.1} ms  {:>7.0} MiB/s", status.as_secs_f64() * 1e3, rate(status));
+    println!(
+        "  cat FILE > /dev/null           {:>8.1} ms  {:>7.0} MiB/s",
+        cat.as_secs_f64() * 1e3,
+        rate(cat)
+    );
+    println!(
+        "  etcdctl snapshot status FILE   {:>8.1} ms  {:>7.0} MiB/s",
+        status.as_secs_f64() * 1e3,
+        rate(status)
+    );
     for (name, t, (n, vb)) in [("current view", t_cur, current), ("history", t_hist, history)] {
         println!(
             "  atrest {name:<14}          {:>8.1} ms  {:>7.0} MiB/s  {:>9.0} records/s  ({n} records, {} MiB of values)  {:.0}% of cat",
@@ -80,7 +95,11 @@ fn main() {
             100.0 * cat.as_secs_f64() / t.as_secs_f64()
         );
     }
-    println!("  atrest open + SHA-256 trailer  {:>8.1} ms  {:>7.0} MiB/s", t_open.as_secs_f64() * 1e3, rate(t_open));
+    println!(
+        "  atrest open + SHA-256 trailer  {:>8.1} ms  {:>7.0} MiB/s",
+        t_open.as_secs_f64() * 1e3,
+        rate(t_open)
+    );
 
     let mut c = Criterion::default()
         .sample_size(10)
