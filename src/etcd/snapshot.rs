@@ -240,7 +240,11 @@ pub fn walk<'a>(db: Db<'a>, path: PathBuf, query: &Query) -> Result<Records<'a>,
         }))),
         View::Current => {
             // Pass 1: latest revision per key; keys borrowed from the file.
-            let mut latest: HashMap<&'a [u8], Revision, KeyHash> = HashMap::default();
+            // Pre-size from the page count (bounded by the file length) to
+            // avoid rehashing; it still grows if pages hold more keys.
+            let guess = usize::try_from(db.meta().pgid.saturating_mul(2)).unwrap_or(0).min(1 << 22);
+            let mut latest: HashMap<&'a [u8], Revision, KeyHash> =
+                HashMap::with_capacity_and_hasher(guess, KeyHash::default());
             for e in db.entries(key).flatten() {
                 if e.is_bucket {
                     continue;

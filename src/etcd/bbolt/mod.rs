@@ -58,13 +58,13 @@ pub enum BboltError {
     },
     /// A page id beyond the high-water mark or the file.
     #[error(
-        "page {pgid} (referenced from {from}) is beyond the end ({pages} pages, file {len} bytes)"
+        "page {pgid} (referenced from page {from}) is beyond the end ({pages} pages, file {len} bytes)"
     )]
     PageOutOfBounds {
         /// Page id.
         pgid: u64,
-        /// What referenced it.
-        from: String,
+        /// The page that referenced it (0: a bucket header).
+        from: u64,
         /// High-water mark.
         pages: u64,
         /// File length.
@@ -273,23 +273,24 @@ impl<'a> Db<'a> {
         BucketRoot::Page(self.meta.root)
     }
 
-    fn page(&self, pgid: u64, from: &str) -> Result<PageView<'a>, BboltError> {
+    fn page(&self, pgid: u64, from: u64) -> Result<PageView<'a>, BboltError> {
         let len = self.data.len() as u64;
         let pages = self.meta.pgid;
         let ps = u64::from(self.meta.page_size);
         if pgid < 2 || pgid >= pages {
-            return Err(BboltError::PageOutOfBounds { pgid, from: from.to_string(), pages, len });
+            return Err(BboltError::PageOutOfBounds { pgid, from, pages, len });
         }
         // pgid < pages and pages * ps <= len (checked in open): no overflow.
         let offset = pgid * ps;
         let start = offset as usize;
-        let head = self.data.get(start..start + PAGE_HEADER_SIZE).ok_or_else(|| {
-            BboltError::PageOutOfBounds { pgid, from: from.to_string(), pages, len }
-        })?;
+        let head = self
+            .data
+            .get(start..start + PAGE_HEADER_SIZE)
+            .ok_or(BboltError::PageOutOfBounds { pgid, from, pages, len })?;
         let mut r = crate::format::reader::Reader::new(head);
         let h = page::decode_header(&mut r).map_err(|_| BboltError::PageOutOfBounds {
             pgid,
-            from: from.to_string(),
+            from,
             pages,
             len,
         })?;
@@ -323,7 +324,7 @@ impl<'a> Db<'a> {
 
     fn root_view(&self, root: BucketRoot<'a>) -> Result<PageView<'a>, BboltError> {
         match root {
-            BucketRoot::Page(p) => self.page(p, "bucket header"),
+            BucketRoot::Page(p) => self.page(p, 0),
             BucketRoot::Inline(bytes) => {
                 let mut r = crate::format::reader::Reader::new(bytes);
                 let h = page::decode_header(&mut r).map_err(|_| BboltError::BadBucket {
@@ -435,7 +436,7 @@ impl<'a> Db<'a> {
             if v.flags & BRANCH_PAGE != 0 {
                 let e = page::branch_element(v.bytes, i)
                     .map_err(|source| BboltError::Element { pgid: v.pgid, source })?;
-                v = self.page(e.pgid, "branch")?;
+                v = self.page(e.pgid, v.pgid)?;
             } else {
                 let e = page::leaf_element(v.bytes, i)
                     .map_err(|source| BboltError::Element { pgid: v.pgid, source })?;
@@ -513,7 +514,7 @@ impl<'a> Iterator for Entries<'a> {
             if !self.mark(child) {
                 return Some(Err(BboltError::Cycle { pgid: child, from: view.pgid }));
             }
-            match self.db.page(child, &format!("branch page {}", view.pgid)) {
+            match self.db.page(child, view.pgid) {
                 Ok(v) => self.stack.push((v, 0)),
                 Err(e) => return Some(Err(e)),
             }
