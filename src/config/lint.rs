@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::diag::{FieldPath, Pos};
 use super::load::{Checked, check_bytes};
@@ -641,7 +640,7 @@ fn lint_keys(
             ));
         }
         // Keys are compared by SHA-256 (a digest, not the key, stays in the map).
-        let digest: [u8; 32] = Sha256::digest(bytes.expose()).into();
+        let digest: [u8; 32] = crate::crypto::sha256(bytes.expose());
         if let Some(other) = seen.get(&digest) {
             out.push(Finding::new(
                 &REUSED_SECRET,

@@ -10,8 +10,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::diag::{Diagnostic, DiagnosticKind, FieldPath, Pos};
 use super::mirror::{self, RawConfig};
 use super::model::EncryptionConfig;
@@ -236,7 +234,7 @@ pub fn load_bytes_with(
 /// `sha256:<hex>` of the file bytes: the value kube-apiserver exports as
 /// `apiserver_encryption_config_controller_last_config_info{hash=...}`.
 pub fn content_hash(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    format!("sha256:{}", hex::encode(crate::crypto::sha256(bytes)))
 }
 
 #[cfg(test)]
