@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 
 use atrest::rotation::archive::KdfParams;
@@ -11,7 +11,6 @@ use atrest::rotation::execute::{self, ArchiveTarget};
 use atrest::rotation::plan::{Outcome, PrepareSpec, Request, Step};
 use atrest::rotation::runbook::{self, Reload, RunbookOptions};
 use atrest::rotation::{Evidence, OsEntropy, SystemClock, doc, file_hash, status};
-use atrest::secret::SecretBytes;
 
 use super::{EXIT_FINDINGS, EXIT_INPUT, EXIT_OK};
 
@@ -334,24 +333,6 @@ fn run_status(
     Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
 }
 
-fn passphrase(file: Option<&Path>) -> anyhow::Result<Option<SecretBytes>> {
-    if let Some(f) = file {
-        let raw = zeroize::Zeroizing::new(
-            std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?,
-        );
-        let line = raw.split(|b| *b == b'\n').next().unwrap_or_default();
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            bail!("the passphrase file {} is empty", f.display());
-        }
-        return Ok(Some(SecretBytes::from_slice(line)));
-    }
-    match std::env::var_os("ATREST_ARCHIVE_PASSPHRASE") {
-        Some(v) if !v.is_empty() => Ok(Some(SecretBytes::new(v.into_encoded_bytes()))),
-        _ => Ok(None),
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn run_step(
     config: &Path,
@@ -371,7 +352,11 @@ fn run_step(
         evidence: ev.as_ref(),
         force,
     };
-    let pass = if step == Step::Prune { passphrase(passphrase_file.as_deref())? } else { None };
+    let pass = if step == Step::Prune {
+        super::source::passphrase(passphrase_file.as_deref())?
+    } else {
+        None
+    };
     let archive_path = key_archive.unwrap_or_else(|| {
         let mut n = config.as_os_str().to_os_string();
         n.push(".retired-keys");

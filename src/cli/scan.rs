@@ -10,7 +10,7 @@ use atrest::report::{self, Format};
 use atrest::scan::finding::Problem;
 use atrest::scan::{ScanOptions, Scanner};
 
-use super::source::{SourceArgs, load_config_for_reading};
+use super::source::{KeyArchiveArgs, SourceArgs, load_config_for_reading};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum OutputFormat {
@@ -63,6 +63,8 @@ pub struct Args {
     /// The cluster's EncryptionConfiguration: decrypt and verify with its keys.
     #[arg(long)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    archive: KeyArchiveArgs,
     /// kube-apiserver's --etcd-prefix.
     #[arg(long, default_value = "/registry")]
     prefix: String,
@@ -106,7 +108,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(jobs) = args.jobs {
         rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global()?;
     }
-    let config = args.config.as_deref().map(load_config_for_reading).transpose()?;
+    let mut config = args.config.as_deref().map(load_config_for_reading).transpose()?;
+    match config.as_mut() {
+        Some(cfg) => args.archive.apply(cfg)?,
+        None if args.archive.key_archive.is_some() => {
+            anyhow::bail!("--key-archive adds keys to a --config; give the config too")
+        }
+        None => {}
+    }
     let config_hash = match &args.config {
         Some(p) => Some(atrest::config::load::content_hash(
             &std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,

@@ -10,6 +10,7 @@ use clap::ValueEnum;
 
 use atrest::etcd::live::{LiveOptions, LiveSource};
 use atrest::etcd::{ForceKind, OpenOptions, RecordSource, open_source};
+use atrest::secret::SecretBytes;
 
 /// How to read SOURCE.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,4 +143,47 @@ pub fn load_config_for_reading(
     atrest::config::load::load_path_with(path, &opts).map_err(|e| {
         anyhow::anyhow!("{e}\nhint: run `atrest validate {}` for details", path.display())
     })
+}
+
+/// Retired keys for reading old backups.
+#[derive(clap::Args)]
+pub struct KeyArchiveArgs {
+    /// Also read with the retired keys in this archive (written by `atrest rotate prune`).
+    #[arg(long)]
+    pub key_archive: Option<PathBuf>,
+    /// The archive's passphrase is the first line of this file (else ATREST_ARCHIVE_PASSPHRASE).
+    #[arg(long, requires = "key_archive")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl KeyArchiveArgs {
+    /// Adds the archive's keys to `cfg` as trailing read-only providers.
+    pub fn apply(&self, cfg: &mut atrest::config::EncryptionConfig) -> anyhow::Result<()> {
+        let Some(path) = &self.key_archive else { return Ok(()) };
+        let pass = passphrase(self.passphrase_file.as_deref())?;
+        let keys = atrest::rotation::archive::read_archive(path, pass.as_ref())
+            .with_context(|| format!("cannot use the key archive {}", path.display()))?;
+        atrest::rotation::archive::extend_config(cfg, &keys)?;
+        Ok(())
+    }
+}
+
+/// The archive passphrase: the first line of `file`, else `ATREST_ARCHIVE_PASSPHRASE`.
+/// Never a command-line value (it would show in `ps` and shell history).
+pub fn passphrase(file: Option<&std::path::Path>) -> anyhow::Result<Option<SecretBytes>> {
+    if let Some(f) = file {
+        let raw = zeroize::Zeroizing::new(
+            std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?,
+        );
+        let line = raw.split(|b| *b == b'\n').next().unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            anyhow::bail!("the passphrase file {} is empty", f.display());
+        }
+        return Ok(Some(SecretBytes::from_slice(line)));
+    }
+    match std::env::var_os("ATREST_ARCHIVE_PASSPHRASE") {
+        Some(v) if !v.is_empty() => Ok(Some(SecretBytes::new(v.into_encoded_bytes()))),
+        _ => Ok(None),
+    }
 }

@@ -276,6 +276,44 @@ pub fn read_archive(
     decode_archive(&bytes, passphrase)
 }
 
+/// Makes retired keys readable again: appends them, as read-only providers
+/// after the config's own, to every entry of `cfg`, so values written under
+/// a pruned key (in an old backup) decrypt and read as stale. Returns the
+/// number of keys added per entry.
+pub fn extend_config(
+    cfg: &mut crate::config::EncryptionConfig,
+    keys: &[ArchivedKey],
+) -> Result<usize, ArchiveError> {
+    use crate::config::{KeySet, NamedKey, ProviderConfig};
+    for k in keys {
+        if !matches!(k.provider.as_str(), "aescbc" | "aesgcm" | "secretbox") {
+            return Err(ArchiveError::Format(format!(
+                "archived key {:?} has provider {:?}; expected aescbc, aesgcm or secretbox",
+                k.name, k.provider
+            )));
+        }
+    }
+    for entry in &mut cfg.entries {
+        for provider in ["aescbc", "aesgcm", "secretbox"] {
+            let set: Vec<NamedKey> = keys
+                .iter()
+                .filter(|k| k.provider == provider)
+                .map(|k| NamedKey { name: k.name.clone(), secret: k.secret.duplicate() })
+                .collect();
+            if set.is_empty() {
+                continue;
+            }
+            let set = KeySet { keys: set };
+            entry.providers.push(match provider {
+                "aescbc" => ProviderConfig::AesCbc(set),
+                "aesgcm" => ProviderConfig::AesGcm(set),
+                _ => ProviderConfig::Secretbox(set),
+            });
+        }
+    }
+    Ok(keys.len())
+}
+
 /// Adds `new` to the archive at `path` (creating it), keeping existing keys;
 /// a key already archived (same provider, name and bytes) is not duplicated.
 pub fn append_archive(
@@ -364,6 +402,24 @@ mod tests {
             read_archive(Path::new(&format!("{dir}archive-sealed.json")), Some(&wrong)),
             Err(ArchiveError::Open)
         ));
+    }
+
+    #[test]
+    fn archived_keys_extend_every_entry_as_trailing_read_only_providers() {
+        let mut cfg = crate::config::load_str(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - secretbox:\n      keys:\n      - name: new\n        secret: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+        )
+        .unwrap();
+        let keys = [key("old", 1), key("older", 2)];
+        assert_eq!(extend_config(&mut cfg, &keys).unwrap(), 2);
+        let providers = cfg.providers_for(&crate::config::GroupResource::parse("secrets"));
+        assert_eq!(providers.len(), 2);
+        let names: Vec<&str> =
+            providers[1].keys().unwrap().keys.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["old", "older"]);
+        let mut bad = key("x", 3);
+        bad.provider = "kms".into();
+        assert!(extend_config(&mut cfg, &[bad]).is_err());
     }
 
     #[test]
