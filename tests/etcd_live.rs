@@ -62,7 +62,7 @@ fn tls_with_rsa_and_ec_client_keys() {
     assert_eq!(lines[0]["type"], "source");
     assert_eq!(lines[0]["kind"], "live");
     assert_eq!(lines[1]["key"], "/registry/secrets/tls/s");
-    assert_eq!(lines[1]["class"], "encrypted:aesgcm:v1:k");
+    assert_eq!(lines[1]["class"], "encrypted:aesgcm:k");
     assert!(lines[1].get("value_b64").is_none(), "values only with --values");
 }
 

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use atrest::crypto::{Chain, KeyUsed};
 
-use super::encrypt::{load_config, read_input, resource_for_key, write_output};
+use super::encrypt::{read_input, resource_for_key, write_output};
 use super::inspect::etcdctl_json;
+use super::source::{KeyArchiveArgs, load_config_for_reading};
 
 /// Decrypt a value stored in etcd, with the keys of an EncryptionConfiguration.
 ///
@@ -57,10 +58,13 @@ pub struct Args {
     /// Say on stderr which provider/key read the value and whether it is stale.
     #[arg(long, short)]
     verbose: bool,
+    #[command(flatten)]
+    archive: KeyArchiveArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let cfg = load_config(&args.config)?;
+    let mut cfg = load_config_for_reading(&args.config)?;
+    args.archive.apply(&mut cfg)?;
     let raw = read_input(args.input.as_deref())?;
     let (etcd_key, mut value) = match etcdctl_json(&raw) {
         Some(kv) => (args.etcd_key.clone().unwrap_or(kv.key), kv.value),

@@ -71,68 +71,12 @@ pub(super) fn load_config(path: &Path) -> anyhow::Result<EncryptionConfig> {
     atrest::config::load_path(path).with_context(|| format!("cannot use config {}", path.display()))
 }
 
-/// The GroupResource kube-apiserver stores under `etcd_key`.
-///
-/// Minimal private mapping until `crate::kube` has one: built-in resources
-/// sit directly under the prefix (with a few renamed prefixes); a first path
-/// segment containing a dot is an API group (CRDs, CRs, aggregated APIs).
+/// The resource whose encryption transformer reads and writes `etcd_key`
+/// (kube-apiserver's storage layout, `atrest::kube`).
 pub(super) fn resource_for_key(etcd_key: &str, prefix: &str) -> anyhow::Result<GroupResource> {
-    let prefix = format!("/{}/", prefix.trim_matches('/'));
-    let prefix = if prefix == "//" { "/".to_string() } else { prefix };
-    let rest = etcd_key.strip_prefix(prefix.as_str()).with_context(|| {
-        format!(
-            "etcd key {etcd_key:?} does not start with the etcd prefix {prefix:?} (see --prefix)"
-        )
-    })?;
-    let mut parts = rest.split('/');
-    let first = parts.next().unwrap_or_default();
-    let second = parts.next();
-    if first.is_empty() || second.is_none_or(str::is_empty) {
-        anyhow::bail!("etcd key {etcd_key:?} has no <resource>/<name> after {prefix:?}");
-    }
-    let second = second.unwrap_or_default();
-    if first.contains('.') {
-        return Ok(GroupResource::new(first, second));
-    }
-    let (group, resource) = match (first, second) {
-        ("services", "specs") => ("", "services"),
-        ("services", "endpoints") => ("", "endpoints"),
-        ("minions", _) => ("", "nodes"),
-        ("controllers", _) => ("", "replicationcontrollers"),
-        ("ingress", _) => ("networking.k8s.io", "ingresses"),
-        (
-            "deployments" | "daemonsets" | "replicasets" | "statefulsets" | "controllerrevisions",
-            _,
-        ) => ("apps", first),
-        ("jobs" | "cronjobs", _) => ("batch", first),
-        ("roles" | "rolebindings" | "clusterroles" | "clusterrolebindings", _) => {
-            ("rbac.authorization.k8s.io", first)
-        }
-        ("leases", _) => ("coordination.k8s.io", first),
-        ("networkpolicies" | "ingressclasses", _) => ("networking.k8s.io", first),
-        ("horizontalpodautoscalers", _) => ("autoscaling", first),
-        ("poddisruptionbudgets", _) => ("policy", first),
-        (
-            "storageclasses"
-            | "volumeattachments"
-            | "csinodes"
-            | "csidrivers"
-            | "csistoragecapacities",
-            _,
-        ) => ("storage.k8s.io", first),
-        ("priorityclasses", _) => ("scheduling.k8s.io", first),
-        ("certificatesigningrequests", _) => ("certificates.k8s.io", first),
-        ("mutatingwebhookconfigurations" | "validatingwebhookconfigurations", _) => {
-            ("admissionregistration.k8s.io", first)
-        }
-        ("runtimeclasses", _) => ("node.k8s.io", first),
-        ("endpointslices", _) => ("discovery.k8s.io", first),
-        ("flowschemas" | "prioritylevelconfigurations", _) => {
-            ("flowcontrol.apiserver.k8s.io", first)
-        }
-        _ => ("", first),
-    };
-    Ok(GroupResource::new(group, resource))
+    let object = atrest::kube::resource_for_key(etcd_key.as_bytes(), prefix)
+        .map_err(|e| anyhow::anyhow!("{e} (see --prefix for a non-default --etcd-prefix)"))?;
+    Ok(object.group_resource)
 }
 
 /// Reads a whole file, or stdin when `path` is `None` or `-`.

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use atrest::format::prefix::{self, ProviderKind, StoredValue};
-use atrest::format::reader::Reader;
+use atrest::format::{kmsv1, kmsv2};
+use atrest::kube::Encoding;
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -143,87 +144,77 @@ fn provider_name(kind: ProviderKind) -> &'static str {
     }
 }
 
-/// KMS envelope details. TODO(kms): decode with `atrest::format::kmsv2` (keyID,
-/// encryptedDEKSourceType, annotations) and `kmsv1` once the KMS branch lands;
-/// until then only the provider name and body size are reported.
-fn kms_details(_kind: ProviderKind, _body: &[u8], report: &mut Value) {
-    report["envelope"] = json!("not decoded yet");
+/// KMS envelope details: the plugin-wrapped DEK size (v1), or the keyID,
+/// DEK source type and annotations of the v2 `EncryptedObject`.
+fn kms_details(kind: ProviderKind, body: &[u8], report: &mut Value) {
+    match kind {
+        ProviderKind::KmsV1 => match kmsv1::decode(body) {
+            Ok(env) => {
+                report["envelope"] = json!(format!(
+                    "encrypted DEK {} bytes, payload {} bytes",
+                    env.encrypted_dek.len(),
+                    env.payload.len()
+                ));
+            }
+            Err(e) => report["problem"] = json!(e.to_string()),
+        },
+        _ => match kmsv2::decode(body) {
+            Ok(obj) => {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                report["kms_key_id"] = json!(obj.key_id);
+                report["dek_source_type"] = match obj.source_type() {
+                    Ok(t) => json!(t.as_str()),
+                    Err(e) => json!(e.to_string()),
+                };
+                report["annotations"] = obj
+                    .annotations
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(b64.encode(v))))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+                report["envelope"] = json!(format!(
+                    "keyID {:?}, {}, encrypted DEK source {} bytes, data {} bytes",
+                    obj.key_id,
+                    report["dek_source_type"].as_str().unwrap_or_default(),
+                    obj.encrypted_dek_source.len(),
+                    obj.encrypted_data.len()
+                ));
+                if let Err(e) = obj.validate() {
+                    report["problem"] = json!(e.to_string());
+                }
+            }
+            Err(e) => report["problem"] = json!(e.to_string()),
+        },
+    }
 }
 
-/// Plaintext encoding: protobuf `k8s\0` (apiVersion/kind from the
-/// runtime.Unknown TypeMeta), JSON (apiVersion/kind), CBOR, or unknown.
+/// Plaintext encoding as `atrest::kube::classify` recognises it: protobuf
+/// `k8s\0` (apiVersion/kind from the runtime.Unknown TypeMeta), JSON, CBOR,
+/// malformed, or unknown.
 fn plaintext_encoding(v: &[u8], report: &mut Value) {
-    if let Some(pb) = v.strip_prefix(b"k8s\x00") {
-        report["encoding"] = json!("protobuf");
-        if let Some((api_version, kind)) = protobuf_type_meta(pb) {
-            report["api_version"] = json!(api_version);
-            report["kind"] = json!(kind);
-        }
-    } else if v.starts_with(&[0xd9, 0xd9, 0xf7]) {
-        report["encoding"] = json!("cbor");
-    } else if v.trim_ascii_start().starts_with(b"{") {
-        report["encoding"] = json!("json");
-        if let Ok(doc) = serde_json::from_slice::<Value>(v) {
-            for (from, to) in [("apiVersion", "api_version"), ("kind", "kind")] {
-                if let Some(s) = doc.get(from).and_then(Value::as_str) {
-                    report[to] = json!(s);
-                }
-            }
-        }
-    } else if v.is_empty() {
+    if v.is_empty() {
         report["encoding"] = json!("empty");
-    } else {
-        report["encoding"] = json!("unknown");
+        return;
     }
-}
-
-fn varint(r: &mut Reader<'_>) -> Option<u64> {
-    let mut out = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *r.take(1, "protobuf varint").ok()?.first()?;
-        out |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(out);
+    let enc = atrest::kube::classify(v);
+    report["encoding"] = json!(enc.name());
+    let (api_version, kind) = match &enc {
+        Encoding::Protobuf { api_version, kind } => (Some(api_version), Some(kind)),
+        Encoding::Json { api_version, kind, .. } | Encoding::Cbor { api_version, kind } => {
+            (api_version.as_ref(), kind.as_ref())
         }
-    }
-    None
-}
-
-/// Field 1 (TypeMeta{apiVersion=1, kind=2}) of a runtime.Unknown message.
-fn protobuf_type_meta(msg: &[u8]) -> Option<(String, String)> {
-    let type_meta = field(msg, 1)?;
-    let s = |n| {
-        field(type_meta, n).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+        Encoding::Malformed { error, .. } => {
+            report["problem"] = json!(error);
+            (None, None)
+        }
+        Encoding::Unknown => (None, None),
     };
-    Some((s(1), s(2)))
-}
-
-/// The first length-delimited field `num` of a protobuf message.
-fn field(msg: &[u8], num: u64) -> Option<&[u8]> {
-    let mut r = Reader::new(msg);
-    while r.remaining() > 0 {
-        let tag = varint(&mut r)?;
-        match tag & 7 {
-            0 => {
-                varint(&mut r)?;
-            }
-            1 => {
-                r.take(8, "protobuf fixed64").ok()?;
-            }
-            2 => {
-                let len = usize::try_from(varint(&mut r)?).ok()?;
-                let data = r.take(len, "protobuf bytes").ok()?;
-                if tag >> 3 == num {
-                    return Some(data);
-                }
-            }
-            5 => {
-                r.take(4, "protobuf fixed32").ok()?;
-            }
-            _ => return None,
-        }
+    if let Some(a) = api_version {
+        report["api_version"] = json!(a);
     }
-    None
+    if let Some(k) = kind {
+        report["kind"] = json!(k);
+    }
 }
 
 fn print_text(r: &Value) {
@@ -242,6 +233,9 @@ fn print_text(r: &Value) {
             enc = format!("{enc}, apiVersion {a}, kind {k}");
         }
         println!("encoding:   {enc}");
+        if let Some(p) = get("problem") {
+            println!("problem:    {p}");
+        }
     } else {
         println!("encrypted:  yes");
         println!(
@@ -293,6 +287,29 @@ mod tests {
         // truncated protobuf: no panic, no type
         for cut in 0..v.len() {
             let _ = describe(&v[..cut]);
+        }
+    }
+
+    #[test]
+    fn kms_v2_envelopes_of_upstream_values_are_described() {
+        let doc: Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/vectors/kms/upstream-v2.json"
+        )))
+        .unwrap();
+        for v in doc["vectors"].as_array().unwrap() {
+            let value = hex::decode(v["value_hex"].as_str().unwrap()).unwrap();
+            let r = describe(&value);
+            assert_eq!(r["provider"], "kms v2");
+            assert_eq!(r["name"], "kms-provider");
+            assert_eq!(r["kms_key_id"], v["plugin_key_id"]);
+            assert_eq!(r["dek_source_type"], v["source_type"]);
+            assert!(r["annotations"]["local-kek.kms.kubernetes.io"].is_string(), "{r}");
+            assert!(r.get("problem").is_none(), "{r}");
+            // every truncation is described, never a panic
+            for cut in 0..value.len() {
+                let _ = describe(&value[..cut]);
+            }
         }
     }
 
