@@ -282,9 +282,14 @@ fn inspect_describes_values_without_keys() {
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((j["encoding"].as_str(), j["kind"].as_str()), (Some("json"), Some("ConfigMap")));
 
-    let o = atrest(&["inspect", "--format", "json"], b"\xd9\xd9\xf7\xa1");
+    let o = atrest(&["inspect", "--format", "json"], b"\xd9\xd9\xf7\xa0");
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["encoding"], "cbor");
+    // a map that promises one entry and ends: CBOR that does not decode
+    let o = atrest(&["inspect", "--format", "json"], b"\xd9\xd9\xf7\xa1");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["encoding"], "malformed-cbor");
+    assert!(j["problem"].is_string(), "{j}");
 
     let o = atrest(&["inspect", "--format", "json"], b"k8s:enc:kms:v2:my-kms:\x0a\x03abc");
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

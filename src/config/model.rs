@@ -146,6 +146,32 @@ pub struct ResourceEntry {
     pub providers: Vec<ProviderConfig>,
 }
 
+/// The indices of the entries whose providers kube-apiserver uses for `gr`
+/// (`transformerFromOverrides`): every entry naming `gr` exactly, in order;
+/// failing that, the `<group>` wildcard; then `*.*`; else none (plaintext).
+///
+/// `entries` yields each entry's resources; it is generic so that the
+/// rotation module can ask the same question of a file it is editing.
+pub fn governing_entries<I, R>(entries: I, gr: &GroupResource) -> Vec<usize>
+where
+    I: Iterator<Item = R> + Clone,
+    R: IntoIterator<Item = GroupResource>,
+{
+    let group_wildcard = GroupResource::new(gr.group.clone(), "*");
+    let any = GroupResource::new("*", "*");
+    for wanted in [gr, &group_wildcard, &any] {
+        let found: Vec<usize> = entries
+            .clone()
+            .enumerate()
+            .filter_map(|(i, resources)| resources.into_iter().any(|r| r == *wanted).then_some(i))
+            .collect();
+        if !found.is_empty() {
+            return found;
+        }
+    }
+    Vec::new()
+}
+
 /// A configuration that kube-apiserver would load.
 pub struct EncryptionConfig {
     /// Entries in config order.
@@ -160,20 +186,10 @@ impl EncryptionConfig {
     /// Exact matches from every entry are concatenated in entry order; failing
     /// that, the `<group>` wildcard applies, then `*.*`.
     pub fn providers_for(&self, gr: &GroupResource) -> Vec<&ProviderConfig> {
-        let group_wildcard = GroupResource::new(gr.group.clone(), "*");
-        let any = GroupResource::new("*", "*");
-        for wanted in [gr, &group_wildcard, &any] {
-            let found: Vec<&ProviderConfig> = self
-                .entries
-                .iter()
-                .filter(|e| e.resources.iter().any(|r| r == wanted))
-                .flat_map(|e| e.providers.iter())
-                .collect();
-            if !found.is_empty() {
-                return found;
-            }
-        }
-        Vec::new()
+        governing_entries(self.entries.iter().map(|e| e.resources.iter().cloned()), gr)
+            .into_iter()
+            .flat_map(|i| self.entries[i].providers.iter())
+            .collect()
     }
 }
 

@@ -130,27 +130,23 @@ pub(crate) fn describe(f: &Finding, p: Problem) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::finding::{Census, State, Verification};
+    use crate::scan::finding::{Census, State};
 
     fn finding(name: &str, state: State, problems: Vec<Problem>, history: bool) -> Finding {
         Finding {
-            key: format!("/registry/secrets/default/{name}"),
             resource: Some("secrets".into()),
             namespace: Some("default".into()),
             name: Some(name.into()),
             revision: 7,
             history,
             size: 10,
-            state,
             provider: (state == State::Encrypted).then(|| "aesgcm".into()),
             key_name: (state == State::Encrypted).then(|| "key1".into()),
-            kms_key_id: None,
             encoding: Some("protobuf".into()),
             api_version: Some("v1".into()),
             kind: Some("Secret".into()),
-            verification: Verification::NotAttempted,
-            stale: false,
             problems,
+            ..Finding::new(format!("/registry/secrets/default/{name}"), state)
         }
     }
 

@@ -160,29 +160,17 @@ impl Evidence {
 /// The entries whose providers kube-apiserver uses for `resource`: exact
 /// matches (all of them, concatenated), else the group wildcard, else `*.*`.
 pub fn governing_entries(doc: &ConfigDoc, resource: &str) -> Vec<usize> {
-    let gr = GroupResource::parse(resource);
-    let group_wildcard = GroupResource::new(gr.group.clone(), "*");
-    let any = GroupResource::new("*", "*");
-    for wanted in [&gr, &group_wildcard, &any] {
-        let found: Vec<usize> = doc
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.resources.iter().any(|r| GroupResource::parse(r) == *wanted))
-            .map(|(i, _)| i)
-            .collect();
-        if !found.is_empty() {
-            return found;
-        }
-    }
-    Vec::new()
+    crate::config::model::governing_entries(
+        doc.entries.iter().map(|e| e.resources.iter().map(|r| GroupResource::parse(r))),
+        &GroupResource::parse(resource),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rotation::doc::parse;
-    use crate::scan::finding::{State, Verification};
+    use crate::scan::finding::State;
 
     const DOC: &str = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers: [{identity: {}}]\n- resources: ['*.apps']\n  providers: [{identity: {}}]\n- resources: ['*.*']\n  providers: [{identity: {}}]\n";
 
@@ -193,23 +181,16 @@ mod tests {
         history: bool,
     ) -> Finding {
         Finding {
-            key: format!("/registry/{resource}/x"),
             resource: Some(resource.into()),
-            namespace: None,
-            name: None,
             revision: 1,
             history,
             size: 1,
-            state: if provider.is_some() { State::Encrypted } else { State::Plaintext },
             provider: provider.map(str::to_string),
             key_name: key.map(str::to_string),
-            kms_key_id: None,
-            encoding: None,
-            api_version: None,
-            kind: None,
-            verification: Verification::NotAttempted,
-            stale: false,
-            problems: vec![],
+            ..Finding::new(
+                format!("/registry/{resource}/x"),
+                if provider.is_some() { State::Encrypted } else { State::Plaintext },
+            )
         }
     }
 

@@ -145,23 +145,13 @@ impl<'c> Scanner<'c> {
         let gr = object.map(|o| &o.group_resource);
         let key = String::from_utf8_lossy(&record.key).into_owned();
         let mut f = Finding {
-            key,
             resource: located.resource,
             namespace: object.and_then(|o| o.namespace.clone()),
             name: object.map(|o| o.name.clone()),
             revision: record.mod_revision,
             history,
             size: record.value.len(),
-            state: State::Plaintext,
-            provider: None,
-            key_name: None,
-            kms_key_id: None,
-            encoding: None,
-            api_version: None,
-            kind: None,
-            verification: Verification::NotAttempted,
-            stale: false,
-            problems: Vec::new(),
+            ..Finding::new(key, State::Plaintext)
         };
         match prefix::parse(&record.value) {
             prefix::StoredValue::Plaintext(value) => {
@@ -419,22 +409,9 @@ impl Pass<'_, '_> {
 /// A record the source could not decode becomes a finding, not an abort.
 fn unreadable_record(e: &SourceError, history: bool) -> Finding {
     Finding {
-        key: format!("(unreadable record: {e})"),
-        resource: None,
-        namespace: None,
-        name: None,
-        revision: 0,
         history,
-        size: 0,
-        state: State::Unreadable,
-        provider: None,
-        key_name: None,
-        kms_key_id: None,
-        encoding: None,
-        api_version: None,
-        kind: None,
         verification: Verification::Failed(e.to_string()),
-        stale: false,
         problems: vec![Problem::Unknown],
+        ..Finding::new(format!("(unreadable record: {e})"), State::Unreadable)
     }
 }

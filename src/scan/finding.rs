@@ -155,6 +155,30 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding for `key` in `state` with nothing else known yet (fill the
+    /// rest with struct update syntax).
+    pub fn new(key: String, state: State) -> Self {
+        Finding {
+            key,
+            resource: None,
+            namespace: None,
+            name: None,
+            revision: 0,
+            history: false,
+            size: 0,
+            state,
+            provider: None,
+            key_name: None,
+            kms_key_id: None,
+            encoding: None,
+            api_version: None,
+            kind: None,
+            verification: Verification::NotAttempted,
+            stale: false,
+            problems: Vec::new(),
+        }
+    }
+
     /// `provider/key` for census rows: `aesgcm/key1`, `kms-v2/vault`, `plaintext`.
     pub fn key_label(&self) -> String {
         match (&self.provider, &self.key_name) {
