@@ -154,13 +154,21 @@ enum Cmd {
     /// written or already done; 1 refused (the step does not follow from the stage);
     /// 2 unusable input.
     ///
-    /// Example: atrest rotate prune enc.yaml --evidence scan.json --write
+    /// Example: atrest rotate prune enc.yaml --scan /backup/snapshot.db --write
     Prune {
         /// The config file.
         config: PathBuf,
-        /// A scan JSON document of a current snapshot or live etcd.
-        #[arg(long, value_name = "SCAN.json", required_unless_present = "force")]
+        /// A scan JSON document of a current snapshot or live etcd
+        /// (`atrest scan ... --config CONFIG --format json -o scan.json`).
+        #[arg(long, value_name = "SCAN.json", required_unless_present_any = ["force", "scan"])]
         evidence: Option<PathBuf>,
+        /// Scan this snapshot, data file or `etcdctl -w json` dump now, with
+        /// CONFIG's keys, and use the result as evidence.
+        #[arg(long, value_name = "SOURCE", conflicts_with = "evidence")]
+        scan: Option<PathBuf>,
+        /// kube-apiserver's --etcd-prefix, for --scan.
+        #[arg(long, default_value = "/registry")]
+        etcd_prefix: String,
         /// Prune without (or against) evidence. Objects under a pruned key
         /// become unreadable for kube-apiserver.
         #[arg(long)]
@@ -214,16 +222,32 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             None,
             common,
         ),
-        Cmd::Prune { config, evidence, force, key_archive, passphrase_file, common } => run_step(
-            &config,
-            Step::Prune,
-            PrepareSpec::default(),
-            evidence.as_deref(),
+        Cmd::Prune {
+            config,
+            evidence,
+            scan,
+            etcd_prefix,
             force,
             key_archive,
             passphrase_file,
             common,
-        ),
+        } => {
+            let ev = match (evidence, scan) {
+                (Some(path), _) => Some(load_evidence(&path)?),
+                (None, Some(source)) => Some(scan_evidence(&config, &source, &etcd_prefix)?),
+                (None, None) => None,
+            };
+            run_step(
+                &config,
+                Step::Prune,
+                PrepareSpec::default(),
+                ev,
+                force,
+                key_archive,
+                passphrase_file,
+                common,
+            )
+        }
         Cmd::Runbook { config, provider, nodes, reload, to } => {
             let bytes = std::fs::read(&config)
                 .with_context(|| format!("cannot read {}", config.display()))?;
@@ -249,6 +273,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// Scans `source` now with `config`'s keys and counts objects per key.
+fn scan_evidence(config: &Path, source: &Path, prefix: &str) -> anyhow::Result<Evidence> {
+    let cfg = super::source::load_config_for_reading(config)?;
+    let bytes =
+        std::fs::read(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let mut src = atrest::etcd::open_source(source, &atrest::etcd::OpenOptions::default())
+        .with_context(|| format!("cannot read {}", source.display()))?;
+    let mut ev = atrest::rotation::evidence::scan_evidence(src.as_mut(), &cfg, prefix)
+        .with_context(|| format!("scan of {} failed", source.display()))?;
+    ev.config_hash = Some(file_hash(&bytes));
+    Ok(ev)
 }
 
 fn load_evidence(path: &Path) -> anyhow::Result<Evidence> {
@@ -338,13 +375,13 @@ fn run_step(
     config: &Path,
     step: Step,
     spec: PrepareSpec,
-    evidence: Option<&Path>,
+    evidence: Option<Evidence>,
     force: bool,
     key_archive: Option<PathBuf>,
     passphrase_file: Option<PathBuf>,
     common: Common,
 ) -> anyhow::Result<u8> {
-    let ev = evidence.map(load_evidence).transpose()?;
+    let ev = evidence;
     let req = Request {
         resources: common.resources.clone(),
         target: common.to.clone(),

@@ -61,6 +61,49 @@ pub fn evidence_from_findings<'f>(findings: impl IntoIterator<Item = &'f Finding
     ev
 }
 
+/// Evidence from a scan run now: every current object of `source`, read
+/// with `cfg` (the config being rotated), counted per resource and key.
+pub fn scan_evidence(
+    source: &mut dyn crate::etcd::RecordSource,
+    cfg: &crate::config::EncryptionConfig,
+    prefix: &str,
+) -> Result<Evidence, crate::scan::ScanError> {
+    use crate::report::{Header, Reporter, Summary};
+
+    /// Counts findings as they stream by (nothing is kept per object).
+    struct Count(Evidence);
+    impl Reporter for Count {
+        fn begin(&mut self, _: &Header) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn finding(&mut self, f: &Finding) -> std::io::Result<()> {
+            if !f.history {
+                self.0.add(f.resource.as_deref(), f.key_label());
+            }
+            Ok(())
+        }
+        fn finish(&mut self, _: &Summary) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let header = crate::scan::engine::header(source.info(), prefix);
+    let source_name = header.source.clone();
+    let options = crate::scan::ScanOptions {
+        prefix: prefix.to_string(),
+        fail_on: Vec::new(),
+        ..crate::scan::ScanOptions::default()
+    };
+    let scanner = crate::scan::Scanner::new(Some(cfg), prefix);
+    let mut count = Count(Evidence {
+        source: source_name,
+        by_resource_key: Some(BTreeMap::new()),
+        ..Evidence::default()
+    });
+    crate::scan::run(source, &scanner, &options, header, &mut count, &mut |_| {})?;
+    Ok(count.0)
+}
+
 impl Evidence {
     fn add(&mut self, resource: Option<&str>, label: String) {
         *self.by_key.entry(label.clone()).or_default() += 1;
