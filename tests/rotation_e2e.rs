@@ -103,7 +103,10 @@ fn prune_waits_for_the_rewrite_and_the_archive_reads_old_backups() {
     }
 
     // Add B, then make it the writer.
-    ok(&["rotate", "prepare", cfg, "--provider", "secretbox", "--key-name", "key2", "--write"], None);
+    ok(
+        &["rotate", "prepare", cfg, "--provider", "secretbox", "--key-name", "key2", "--write"],
+        None,
+    );
     ok(&["rotate", "promote", cfg, "--write"], None);
 
     // Everything is still under A: the prune is refused, the file untouched.
@@ -115,6 +118,12 @@ fn prune_waits_for_the_rewrite_and_the_archive_reads_old_backups() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("refused"), "{err}");
     assert_eq!(std::fs::read(&config).unwrap(), promoted);
+
+    // Status with the same scan names the blocker.
+    let st = ok(&["rotate", "status", cfg, "--scan", before.to_str().unwrap()], None);
+    let st = String::from_utf8_lossy(&st);
+    assert!(st.contains("objects: secretbox/key2 0, secretbox/key1 3"), "{st}");
+    assert!(st.contains("prune blocked: 3 object(s) under secretbox/key1"), "{st}");
 
     // The scan says why: three stale objects under secretbox/key1.
     let o =

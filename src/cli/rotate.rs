@@ -94,6 +94,13 @@ enum Cmd {
         /// counts objects per key and says what blocks the next step.
         #[arg(long, value_name = "SCAN.json")]
         evidence: Option<PathBuf>,
+        /// Scan this snapshot, data file or dump now with the first config's
+        /// keys, and use the result as evidence.
+        #[arg(long, value_name = "SOURCE", conflicts_with = "evidence")]
+        scan: Option<PathBuf>,
+        /// kube-apiserver's --etcd-prefix, for --scan.
+        #[arg(long, default_value = "/registry")]
+        etcd_prefix: String,
         /// The transition target B when the file cannot tell.
         #[arg(long, value_name = "SLOT")]
         to: Option<String>,
@@ -205,8 +212,13 @@ enum Cmd {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
-        Cmd::Status { configs, evidence, to, format } => {
-            run_status(&configs, evidence.as_deref(), to, format)
+        Cmd::Status { configs, evidence, scan, etcd_prefix, to, format } => {
+            let ev = match (evidence, scan) {
+                (Some(path), _) => Some(load_evidence(&path)?),
+                (None, Some(source)) => Some(scan_evidence(&configs[0], &source, &etcd_prefix)?),
+                (None, None) => None,
+            };
+            run_status(&configs, ev, to, format)
         }
         Cmd::Prepare { config, provider, key_name, kms_name, kms_endpoint, common } => {
             let spec = PrepareSpec { provider, key_name, kms_name, kms_endpoint };
@@ -296,11 +308,10 @@ fn load_evidence(path: &Path) -> anyhow::Result<Evidence> {
 
 fn run_status(
     configs: &[PathBuf],
-    evidence: Option<&Path>,
+    ev: Option<Evidence>,
     to: Option<String>,
     format: OutFormat,
 ) -> anyhow::Result<u8> {
-    let ev = evidence.map(load_evidence).transpose()?;
     let mut files = Vec::new();
     for c in configs {
         let bytes = std::fs::read(c).with_context(|| format!("cannot read {}", c.display()))?;
