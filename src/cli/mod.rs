@@ -15,12 +15,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod completions;
 mod decrypt;
 mod encrypt;
 mod generate;
 mod hash;
 mod inspect;
 mod lint;
+mod man;
 mod records;
 mod scan;
 mod source;
@@ -42,7 +44,7 @@ pub const EXIT_INPUT: u8 = 2;
 #[derive(Parser)]
 #[command(name = "atrest", version, about, long_about = None, propagate_version = true)]
 #[command(after_help = "Exit codes: 0 success, 1 check failed (findings), 2 unusable input.")]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +62,8 @@ enum Command {
     Scan(Box<scan::Args>),
 
     Rotate(rotate::Args),
+    Completions(completions::Args),
+    Man(man::Args),
 }
 
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
@@ -77,6 +81,8 @@ pub fn run() -> ExitCode {
         Command::Scan(a) => scan::run(*a),
 
         Command::Rotate(a) => rotate::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
