@@ -87,8 +87,52 @@ pub fn run() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("atrest: error: {err:#}");
+            eprintln!("atrest: error: {}", error_line(&err));
+            if let Some(hint) = error_hint(&err) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::from(EXIT_INPUT)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once (an error whose
+/// message already ends with its source's text is not repeated).
+fn error_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+/// What to do next, for the mistakes operators make most.
+fn error_hint(err: &anyhow::Error) -> Option<&'static str> {
+    for cause in err.chain() {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Some("check the path (relative paths start from the current directory)")
+                }
+                std::io::ErrorKind::PermissionDenied => Some(
+                    "kubeadm keeps keys and enc.yaml readable by root only: run as root (sudo) \
+                     on the control-plane node",
+                ),
+                _ => None,
+            };
+        }
+        if let Some(atrest::etcd::SourceError::Unreachable { .. }) = cause.downcast_ref() {
+            return Some(
+                "check --endpoints (https:// for TLS) and that etcd listens there; pass \
+                 --cacert, --cert and --key for TLS; raise --timeout on a slow link",
+            );
+        }
+    }
+    None
 }

@@ -184,6 +184,8 @@ enum Cmd {
     },
     /// A Markdown runbook for this config's transition.
     ///
+    /// Exit 0 printed; 2 the config cannot be read or the transition cannot be planned.
+    ///
     /// Example: atrest rotate runbook enc.yaml --provider kms --nodes 3 --reload auto > runbook.md
     Runbook {
         /// The config file.
