@@ -78,11 +78,13 @@ fn examples(path: &Path) -> Vec<Example> {
         }
     }
     for ex in &mut out {
-        if let Some(last) = ex.expected.last() {
-            if let Some(code) = last.strip_prefix("(exit ").and_then(|s| s.strip_suffix(')')) {
-                ex.exit = code.parse().expect("exit code");
-                ex.expected.pop();
-            }
+        let code = ex
+            .expected
+            .last()
+            .and_then(|l| l.strip_prefix("(exit ")?.strip_suffix(')')?.parse::<i32>().ok());
+        if let Some(code) = code {
+            ex.exit = code;
+            ex.expected.pop();
         }
     }
     out
