@@ -145,6 +145,10 @@ fn man_pages_for_every_subcommand() {
     let listed: BTreeSet<String> =
         stdout(&out).lines().map(|l| l.rsplit('/').next().unwrap().to_string()).collect();
     assert_eq!(listed, expected, "stdout lists every page");
+    // Only the pages written now are listed, not older files in the directory.
+    std::fs::write(out_dir.join("atrest-removed.1"), "old").unwrap();
+    let again = atrest(&["man", "--out-dir", out_dir.to_str().unwrap()]);
+    assert_eq!(stdout(&again).lines().count(), expected.len());
     let scan = std::fs::read_to_string(out_dir.join("atrest-scan.1")).unwrap();
     assert!(scan.starts_with(".ie") || scan.contains(".TH atrest-scan"), "{}", &scan[..200]);
     assert!(scan.contains("metrics\\-file"), "scan page documents its flags");

@@ -34,17 +34,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create {}; pick a writable --out-dir", dir.display()))?;
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    let mut pages = Vec::new();
+    page_names(&cmd, &mut pages);
     clap_mangen::generate_to(cmd, &dir)
         .with_context(|| format!("cannot write pages into {}", dir.display()))?;
-    let mut pages: Vec<String> = std::fs::read_dir(&dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("atrest") && n.ends_with(".1"))
-        .collect();
     pages.sort();
     for p in pages {
         println!("{}", dir.join(p).display());
     }
     Ok(super::EXIT_OK)
+}
+
+/// The file names clap_mangen gives the pages of `cmd` and its subcommands
+/// (`atrest-rotate-status.1`); `cmd` must be built.
+fn page_names(cmd: &clap::Command, out: &mut Vec<String>) {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        page_names(sub, out);
+    }
+    out.push(format!("{}.1", cmd.get_display_name().unwrap_or(cmd.get_name())));
 }
