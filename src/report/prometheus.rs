@@ -238,6 +238,73 @@ mod tests {
         assert_eq!(e.into_string(), "# HELP m h\\\\elp\\nx\n# TYPE m gauge\nm{l=\"v\\\"\"} 2.5\n");
     }
 
+    fn finding(name: &str, state: State, provider: Option<&str>, history: bool) -> Finding {
+        Finding {
+            key: format!("/registry/secrets/default/{name}"),
+            resource: Some("secrets".into()),
+            namespace: Some("default".into()),
+            name: Some(name.into()),
+            revision: 3,
+            history,
+            size: 10,
+            state,
+            provider: provider.map(Into::into),
+            key_name: provider.map(|_| "k\"1".into()),
+            kms_key_id: None,
+            encoding: None,
+            api_version: None,
+            kind: None,
+            verification: crate::scan::finding::Verification::NotAttempted,
+            stale: false,
+            problems: if state == State::Plaintext { vec![Problem::Plaintext] } else { vec![] },
+        }
+    }
+
+    #[test]
+    fn counts_current_objects_and_every_class() {
+        let fs = [
+            finding("a", State::Encrypted, Some("aesgcm"), false),
+            finding("b", State::Encrypted, Some("aesgcm"), false),
+            finding("c", State::Plaintext, None, false),
+            finding("c", State::Plaintext, None, true),
+        ];
+        let mut census = crate::scan::finding::Census::default();
+        fs.iter().for_each(|f| census.add(f));
+        let mut buf = Vec::new();
+        {
+            let mut r = PrometheusReporter::with_timestamp(Box::new(&mut buf), 1700000000.0);
+            let header = Header {
+                source: "s.db".into(),
+                revision: Some(9),
+                config_hash: Some("sha256:ab".into()),
+                ..Header::default()
+            };
+            r.begin(&header).unwrap();
+            fs.iter().for_each(|f| r.finding(f).unwrap());
+            r.finish(&Summary { census, fail_on: vec![], failed: false }).unwrap();
+        }
+        let out = String::from_utf8(buf).unwrap();
+        let samples: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            [
+                r#"atrest_objects{resource="secrets",state="encrypted",provider="aesgcm",key="k\"1"} 2"#,
+                r#"atrest_objects{resource="secrets",state="plaintext",provider="identity",key=""} 1"#,
+                r#"atrest_violations{class="plaintext"} 2"#,
+                r#"atrest_violations{class="undecryptable"} 0"#,
+                r#"atrest_violations{class="stale"} 0"#,
+                r#"atrest_violations{class="unknown"} 0"#,
+                r#"atrest_violations{class="history-leak"} 0"#,
+                "atrest_scan_failed 0",
+                r#"atrest_config_info{hash="sha256:ab"} 1"#,
+                r#"atrest_scan_info{source="s.db",source_type="",prefix=""} 1"#,
+                "atrest_scan_revision 9",
+                "atrest_scan_timestamp_seconds 1700000000",
+            ]
+        );
+        assert_eq!(out.matches("# TYPE ").count(), 7);
+    }
+
     #[test]
     fn integers_print_without_fraction() {
         assert_eq!(format_value(3.0), "3");
