@@ -551,3 +551,19 @@ fn no_colour_or_progress_when_not_a_terminal() {
     assert!(!out.stderr.contains(&0x1b) && !out.stdout.contains(&0x1b), "ANSI escape on a pipe");
     assert!(!stderr(&out).contains("records read"), "progress bar on a pipe");
 }
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    // `atrest scan ... | head -c0`: the reader is gone before atrest writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(["scan", "fixtures/etcd/snapshot.db", "--format", "json", "--fail-on", "none"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("error") && !err.contains("panicked"), "{err}");
+}

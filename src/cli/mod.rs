@@ -86,6 +86,7 @@ pub fn run() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(err) if broken_pipe(&err) => ExitCode::from(EXIT_OK),
         Err(err) => {
             eprintln!("atrest: error: {}", error_line(&err));
             if let Some(hint) = error_hint(&err) {
@@ -94,6 +95,15 @@ pub fn run() -> ExitCode {
             ExitCode::from(EXIT_INPUT)
         }
     }
+}
+
+/// The reader of stdout went away (`atrest ... | head`): not an error, as
+/// for other Unix filters.
+fn broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The error and its causes on one line, each cause once (an error whose
