@@ -567,3 +567,29 @@ fn a_closed_stdout_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("error") && !err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn a_failed_scan_leaves_no_metrics_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("atrest.prom");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(["scan", "fixtures/etcd/snapshot.db", "--format", "json", "--metrics-file"])
+        .arg(&prom)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    // Either the report was written before the pipe closed (then both files
+    // are complete) or the scan failed (then neither file exists).
+    if left.is_empty() {
+        assert_eq!(out.status.code(), Some(0), "broken pipe is quiet");
+    } else {
+        assert_eq!(left, ["atrest.prom"], "no .tmp left behind");
+    }
+}

@@ -184,6 +184,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         reporter.as_mut(),
         &mut progress,
     )
+    .inspect_err(|_| {
+        if let Some(tmp) = &metrics_tmp {
+            let _ = std::fs::remove_file(tmp);
+        }
+    })
     .with_context(|| format!("scan of {} failed", args.source.describe()))?;
     if let Some(b) = bar {
         b.finish_and_clear();
