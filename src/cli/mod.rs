@@ -15,12 +15,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod completions;
 mod decrypt;
 mod encrypt;
 mod generate;
 mod hash;
 mod inspect;
 mod lint;
+mod man;
 mod records;
 mod scan;
 mod source;
@@ -42,7 +44,7 @@ pub const EXIT_INPUT: u8 = 2;
 #[derive(Parser)]
 #[command(name = "atrest", version, about, long_about = None, propagate_version = true)]
 #[command(after_help = "Exit codes: 0 success, 1 check failed (findings), 2 unusable input.")]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +62,8 @@ enum Command {
     Scan(Box<scan::Args>),
 
     Rotate(rotate::Args),
+    Completions(completions::Args),
+    Man(man::Args),
 }
 
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
@@ -77,12 +81,68 @@ pub fn run() -> ExitCode {
         Command::Scan(a) => scan::run(*a),
 
         Command::Rotate(a) => rotate::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(err) if broken_pipe(&err) => ExitCode::from(EXIT_OK),
         Err(err) => {
-            eprintln!("atrest: error: {err:#}");
+            eprintln!("atrest: error: {}", error_line(&err));
+            if let Some(hint) = error_hint(&err) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::from(EXIT_INPUT)
         }
     }
+}
+
+/// The reader of stdout went away (`atrest ... | head`): not an error, as
+/// for other Unix filters.
+fn broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes on one line, each cause once (an error whose
+/// message already ends with its source's text is not repeated).
+fn error_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+/// What to do next, for the mistakes operators make most.
+fn error_hint(err: &anyhow::Error) -> Option<&'static str> {
+    for cause in err.chain() {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Some("check the path (relative paths start from the current directory)")
+                }
+                std::io::ErrorKind::PermissionDenied => Some(
+                    "kubeadm keeps keys and enc.yaml readable by root only: run as root (sudo) \
+                     on the control-plane node",
+                ),
+                _ => None,
+            };
+        }
+        if let Some(atrest::etcd::SourceError::Unreachable { .. }) = cause.downcast_ref() {
+            return Some(
+                "check --endpoints (https:// for TLS) and that etcd listens there; pass \
+                 --cacert, --cert and --key for TLS; raise --timeout on a slow link",
+            );
+        }
+    }
+    None
 }

@@ -54,6 +54,13 @@ enum OutFormat {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum StatusFormat {
+    Text,
+    Json,
+    Prometheus,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum ReloadArg {
     Auto,
@@ -104,9 +111,9 @@ enum Cmd {
         /// The transition target B when the file cannot tell.
         #[arg(long, value_name = "SLOT")]
         to: Option<String>,
-        /// Output format.
+        /// Output format (prometheus: text exposition for node-exporter).
         #[arg(long, value_enum, default_value = "text")]
-        format: OutFormat,
+        format: StatusFormat,
     },
     /// Add B (a new key, or a new provider) as a read-only second provider/key.
     ///
@@ -190,6 +197,8 @@ enum Cmd {
         common: Common,
     },
     /// A Markdown runbook for this config's transition.
+    ///
+    /// Exit 0 printed; 2 the config cannot be read or the transition cannot be planned.
     ///
     /// Example: atrest rotate runbook enc.yaml --provider kms --nodes 3 --reload auto > runbook.md
     Runbook {
@@ -300,6 +309,107 @@ fn scan_evidence(config: &Path, source: &Path, prefix: &str) -> anyhow::Result<E
     Ok(ev)
 }
 
+/// `rotate status` as Prometheus text exposition: the stage of every entry
+/// (one series per possible stage, 1 for the current one), whether its next
+/// step is blocked, objects per slot (with evidence) and whether the nodes'
+/// files are identical.
+fn status_metrics(report: &status::StatusReport) -> String {
+    use atrest::report::Exposition;
+    const STAGES: [&str; 4] = ["steady", "prepared", "promoted", "irregular"];
+    let mut e = Exposition::new();
+    e.family(
+        "atrest_rotation_files_identical",
+        "gauge",
+        "1 when every node's EncryptionConfiguration is byte-identical.",
+    );
+    e.sample("atrest_rotation_files_identical", &[], f64::from(u8::from(report.identical)));
+    e.family(
+        "atrest_config_info",
+        "gauge",
+        "Each config file by content hash; loads=0 when it does not load.",
+    );
+    for f in &report.files {
+        let loads = if f.error.is_none() { "1" } else { "0" };
+        e.sample(
+            "atrest_config_info",
+            &[("file", &f.path), ("hash", &f.hash), ("loads", loads)],
+            1.0,
+        );
+    }
+    e.family(
+        "atrest_rotation_stage",
+        "gauge",
+        "Stage of each resources entry: 1 for the current stage, 0 for the others.",
+    );
+    for f in &report.files {
+        for en in &f.entries {
+            let entry = en.stage.entry.to_string();
+            let resources = en.stage.resources.join(",");
+            for st in STAGES {
+                let v = f64::from(u8::from(en.stage.stage.as_str() == st));
+                e.sample(
+                    "atrest_rotation_stage",
+                    &[
+                        ("file", &f.path),
+                        ("entry", &entry),
+                        ("resources", &resources),
+                        ("stage", st),
+                    ],
+                    v,
+                );
+            }
+        }
+    }
+    e.family("atrest_rotation_blocked", "gauge", "1 when the entry's next step is blocked.");
+    for f in &report.files {
+        for en in &f.entries {
+            let entry = en.stage.entry.to_string();
+            e.sample(
+                "atrest_rotation_blocked",
+                &[("file", &f.path), ("entry", &entry)],
+                f64::from(u8::from(en.blocked)),
+            );
+        }
+    }
+    if report.evidence.is_some() {
+        e.family(
+            "atrest_rotation_objects",
+            "gauge",
+            "Objects of the entry's resources stored under each slot (from the scan evidence).",
+        );
+        for f in &report.files {
+            for en in &f.entries {
+                let entry = en.stage.entry.to_string();
+                for c in &en.counts {
+                    e.sample(
+                        "atrest_rotation_objects",
+                        &[("file", &f.path), ("entry", &entry), ("slot", &c.label)],
+                        c.objects.unwrap_or(0) as f64,
+                    );
+                }
+            }
+        }
+        e.family(
+            "atrest_rotation_unreadable_objects",
+            "gauge",
+            "Objects stored under a key none of the entry's providers reads.",
+        );
+        for f in &report.files {
+            for en in &f.entries {
+                let entry = en.stage.entry.to_string();
+                for (label, n) in &en.unreadable {
+                    e.sample(
+                        "atrest_rotation_unreadable_objects",
+                        &[("file", &f.path), ("entry", &entry), ("slot", label)],
+                        *n as f64,
+                    );
+                }
+            }
+        }
+    }
+    e.into_string()
+}
+
 fn load_evidence(path: &Path) -> anyhow::Result<Evidence> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read evidence {}", path.display()))?;
@@ -310,7 +420,7 @@ fn run_status(
     configs: &[PathBuf],
     ev: Option<Evidence>,
     to: Option<String>,
-    format: OutFormat,
+    format: StatusFormat,
 ) -> anyhow::Result<u8> {
     let mut files = Vec::new();
     for c in configs {
@@ -320,9 +430,13 @@ fn run_status(
     let report = status::status(&files, ev.as_ref(), to.as_deref());
     let failed = !report.identical || report.files.iter().any(|f| f.error.is_some());
     let mut out = std::io::stdout().lock();
-    if format == OutFormat::Json {
+    if format == StatusFormat::Json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
+        return Ok(if failed { EXIT_FINDINGS } else { EXIT_OK });
+    }
+    if format == StatusFormat::Prometheus {
+        out.write_all(status_metrics(&report).as_bytes())?;
         return Ok(if failed { EXIT_FINDINGS } else { EXIT_OK });
     }
     for f in &report.files {

@@ -19,6 +19,7 @@ enum OutputFormat {
     Jsonl,
     Sarif,
     Junit,
+    Prometheus,
 }
 
 /// Scan what etcd stores and prove, per object, whether it is encrypted, by
@@ -45,7 +46,8 @@ enum OutputFormat {
 ///
 /// Output never contains plaintext or key material. Formats: text (default),
 /// json (one document, see docs/json-schema.md), jsonl, sarif (2.1.0, one
-/// result per problem), junit (one test case per resource).
+/// result per problem), junit (one test case per resource), prometheus (text
+/// exposition for node-exporter's textfile collector, see docs/formats.md).
 ///
 /// Exit codes: 0 no finding of a --fail-on class; 1 findings of a --fail-on
 /// class (default: plaintext,undecryptable); 2 unusable input (unreadable
@@ -80,6 +82,10 @@ pub struct Args {
     /// Write the report here instead of stdout.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    /// Also write Prometheus metrics here (written to FILE.tmp, then renamed,
+    /// as node-exporter's textfile collector needs).
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
     /// Problem classes that fail the scan (exit 1), comma-separated:
     /// plaintext, undecryptable, stale, unknown, history-leak; or `none`.
     #[arg(long, value_delimiter = ',', default_value = "plaintext,undecryptable")]
@@ -142,8 +148,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         OutputFormat::Jsonl => Format::JsonLines,
         OutputFormat::Sarif => Format::Sarif,
         OutputFormat::Junit => Format::Junit,
+        OutputFormat::Prometheus => Format::Prometheus,
     };
     let mut reporter = report::reporter(format, out, args.verbose);
+    let metrics_tmp = args.metrics_file.as_ref().map(|p| {
+        let mut t = p.clone().into_os_string();
+        t.push(".tmp");
+        PathBuf::from(t)
+    });
+    if let Some(tmp) = &metrics_tmp {
+        let file = std::fs::File::create(tmp)
+            .with_context(|| format!("cannot write {}; check --metrics-file", tmp.display()))?;
+        let metrics =
+            Box::new(report::PrometheusReporter::new(Box::new(std::io::BufWriter::new(file))));
+        reporter = Box::new(report::Tee::new(reporter, metrics));
+    }
     let options = ScanOptions {
         prefix: args.prefix.clone(),
         resources: args.resources.clone(),
@@ -174,9 +193,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         reporter.as_mut(),
         &mut progress,
     )
+    .inspect_err(|_| {
+        if let Some(tmp) = &metrics_tmp {
+            let _ = std::fs::remove_file(tmp);
+        }
+    })
     .with_context(|| format!("scan of {} failed", args.source.describe()))?;
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    drop(reporter);
+    if let (Some(tmp), Some(path)) = (&metrics_tmp, &args.metrics_file) {
+        std::fs::rename(tmp, path)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     }
     Ok(if summary.failed { super::EXIT_FINDINGS } else { super::EXIT_OK })
 }

@@ -1,4 +1,5 @@
-//! Reporters: scan findings to text, JSON, JSON Lines, SARIF 2.1.0 and JUnit XML.
+//! Reporters: scan findings to text, JSON, JSON Lines, SARIF 2.1.0, JUnit XML
+//! and Prometheus text exposition.
 //!
 //! This module owns the output formats and their documented schemas
 //! (`docs/json-schema.md`). Reporters see only [`Finding`]s, the scan
@@ -8,6 +9,7 @@
 
 mod json;
 mod junit;
+mod prometheus;
 mod sarif;
 mod text;
 
@@ -19,6 +21,7 @@ use crate::scan::finding::{Census, Finding, Problem};
 
 pub use json::{JsonLinesReporter, JsonReporter};
 pub use junit::JunitReporter;
+pub use prometheus::{Exposition, PrometheusReporter, Tee, escape_label};
 pub use sarif::SarifReporter;
 pub use text::TextReporter;
 
@@ -80,6 +83,8 @@ pub enum Format {
     Sarif,
     /// JUnit XML, one test case per resource.
     Junit,
+    /// Prometheus text exposition for node-exporter's textfile collector.
+    Prometheus,
 }
 
 /// Builds the reporter for `format`, writing to `out`.
@@ -94,6 +99,7 @@ pub fn reporter<'w>(
         Format::JsonLines => Box::new(JsonLinesReporter::new(out)),
         Format::Sarif => Box::new(SarifReporter::new(out)),
         Format::Junit => Box::new(JunitReporter::new(out)),
+        Format::Prometheus => Box::new(PrometheusReporter::new(out)),
     }
 }
 
