@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 
 mod decrypt;
 mod encrypt;
+mod extract;
 mod generate;
 mod hash;
 mod inspect;
@@ -25,6 +26,7 @@ mod records;
 mod scan;
 mod source;
 mod validate;
+mod yaml;
 
 /// Exit code: the check passed.
 #[allow(dead_code)]
@@ -56,6 +58,7 @@ enum Command {
     Hash(hash::Args),
     Records(records::Args),
     Scan(Box<scan::Args>),
+    Extract(Box<extract::Args>),
 }
 
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
@@ -71,6 +74,7 @@ pub fn run() -> ExitCode {
         Command::Hash(a) => hash::run(a),
         Command::Records(a) => records::run(a),
         Command::Scan(a) => scan::run(*a),
+        Command::Extract(a) => extract::run(*a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
