@@ -165,10 +165,13 @@ fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     (best.unwrap(), last.unwrap())
 }
 
-/// Peak RSS in KiB of `atrest scan` on `dir`'s snapshot, via /usr/bin/time -v.
-fn peak_rss(dir: &Path) -> Option<(u64, Duration)> {
+/// Peak memory of `atrest scan` on `dir`'s snapshot: `/usr/bin/time -v`'s
+/// maximum RSS (KiB; includes the memory-mapped snapshot pages, which are
+/// file-backed and reclaimable) and the peak anonymous RSS (KiB; heap and
+/// stacks) polled from /proc/<pid>/status every 20 ms.
+fn peak_rss(dir: &Path) -> Option<(u64, u64, Duration)> {
     let t = Instant::now();
-    let out = Command::new("/usr/bin/time")
+    let mut child = Command::new("/usr/bin/time")
         .arg("-v")
         .arg(env!("CARGO_BIN_EXE_atrest"))
         .arg("scan")
@@ -176,12 +179,36 @@ fn peak_rss(dir: &Path) -> Option<(u64, Duration)> {
         .arg("--config")
         .arg(dir.join("config.yaml"))
         .args(["--format", "json", "--output", "/dev/null", "--quiet", "--fail-on", "none"])
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .ok()?;
+    let time_pid = child.id();
+    let mut anon = 0u64;
+    loop {
+        if child.try_wait().ok()?.is_some() {
+            break;
+        }
+        // The scanner is /usr/bin/time's child.
+        let children =
+            std::fs::read_to_string(format!("/proc/{time_pid}/task/{time_pid}/children"))
+                .unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            for l in status.lines() {
+                if let Some(v) = l.strip_prefix("RssAnon:") {
+                    let kib: u64 = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                    anon = anon.max(kib);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let took = t.elapsed();
+    let out = child.wait_with_output().ok()?;
     let err = String::from_utf8_lossy(&out.stderr);
     let line = err.lines().find(|l| l.contains("Maximum resident set size"))?;
-    Some((line.rsplit(':').next()?.trim().parse().ok()?, took))
+    Some((line.rsplit(':').next()?.trim().parse().ok()?, anon, took))
 }
 
 fn bench(c: &mut Criterion) {
@@ -271,11 +298,13 @@ fn bench(c: &mut Criterion) {
     for set in sets {
         let size = std::fs::metadata(set.join("snapshot.db")).map_or(0, |m| m.len());
         match peak_rss(&set) {
-            Some((kib, took)) => println!(
-                "scan/peak-rss: {} ({:.0} MiB snapshot): {:.1} MiB peak RSS, {:.1}s (binary, --format json)",
+            Some((kib, anon, took)) => println!(
+                "scan/peak-rss: {} ({:.0} MiB snapshot): max RSS {:.1} MiB (incl. mapped file pages), \
+                 peak anonymous RSS {:.1} MiB, {:.1}s (binary, --format json)",
                 set.file_name().unwrap().to_string_lossy(),
                 size as f64 / 1048576.0,
                 kib as f64 / 1024.0,
+                anon as f64 / 1024.0,
                 took.as_secs_f64()
             ),
             None => {
