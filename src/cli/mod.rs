@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 mod completions;
 mod decrypt;
 mod encrypt;
+mod extract;
 mod generate;
 mod hash;
 mod inspect;
@@ -29,6 +30,7 @@ mod source;
 
 mod rotate;
 mod validate;
+mod yaml;
 
 /// Exit code: the check passed.
 #[allow(dead_code)]
@@ -64,6 +66,8 @@ enum Command {
     Rotate(rotate::Args),
     Completions(completions::Args),
     Man(man::Args),
+
+    Extract(Box<extract::Args>),
 }
 
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
@@ -83,6 +87,8 @@ pub fn run() -> ExitCode {
         Command::Rotate(a) => rotate::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
+
+        Command::Extract(a) => extract::run(*a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -35,7 +35,8 @@ pub struct SourceArgs {
     /// Read SOURCE as this type instead of sniffing it.
     #[arg(long, value_enum, default_value = "auto")]
     pub source_type: SourceType,
-    /// The etcd key of a raw value file (e.g. /registry/secrets/default/s1).
+    /// The etcd key of a raw value file, or the object to extract (e.g.
+    /// /registry/secrets/default/s1).
     #[arg(long, value_name = "ETCD_KEY")]
     pub etcd_key: Option<String>,
     /// The raw value came from `etcdctl get --print-value-only`: strip the newline it adds.

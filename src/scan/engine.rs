@@ -361,9 +361,19 @@ impl Pass<'_, '_> {
         use rayon::prelude::*;
         let mut records = source.records(&query)?;
         loop {
-            let batch: Vec<Result<Record, SourceError>> = records.by_ref().take(BATCH).collect();
+            let mut batch: Vec<Result<Record, SourceError>> =
+                records.by_ref().take(BATCH).collect();
             if batch.is_empty() {
                 return Ok(());
+            }
+            // A failed request to a live etcd ends the stream: the scan
+            // would silently miss the rest, so it stops (exit 2) instead of
+            // reporting one unreadable record and passing.
+            if let Some(pos) = batch.iter().position(|r| {
+                matches!(r, Err(SourceError::Live { .. } | SourceError::Unreachable { .. }))
+            }) && let Err(e) = batch.swap_remove(pos)
+            {
+                return Err(ScanError::Source(e));
             }
             self.read += batch.len() as u64;
             (self.progress)(self.read);
@@ -413,5 +423,82 @@ fn unreadable_record(e: &SourceError, history: bool) -> Finding {
         verification: Verification::Failed(e.to_string()),
         problems: vec![Problem::Unknown],
         ..Finding::new(format!("(unreadable record: {e})"), State::Unreadable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etcd::{Records, SourceInfo};
+
+    struct Failing {
+        info: SourceInfo,
+    }
+
+    impl RecordSource for Failing {
+        fn info(&self) -> &SourceInfo {
+            &self.info
+        }
+        fn records(&mut self, _: &Query) -> Result<Records<'_>, SourceError> {
+            let ok = Record {
+                key: b"/registry/secrets/ns/a".to_vec(),
+                value: b"k8s\x00".to_vec(),
+                create_revision: 2,
+                mod_revision: 2,
+                version: 1,
+                lease: 0,
+                sub_revision: 0,
+                tombstone: false,
+            };
+            let err = SourceError::Live {
+                endpoints: "127.0.0.1:2379".into(),
+                detail: "message too large".into(),
+            };
+            Ok(Box::new(vec![Ok(ok), Err(err)].into_iter()))
+        }
+    }
+
+    struct Null;
+    impl Reporter for Null {
+        fn begin(&mut self, _: &Header) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn finding(&mut self, _: &Finding) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self, _: &Summary) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_live_request_stops_the_scan() {
+        let mut src = Failing {
+            info: SourceInfo {
+                kind: SourceKind::Live,
+                origin: "127.0.0.1:2379".into(),
+                revision: None,
+                compact_revision: None,
+                scheduled_compact_revision: None,
+                consistent_index: None,
+                cluster_id: None,
+                member_id: None,
+                bbolt: None,
+                trailer: crate::etcd::Trailer::Absent,
+                has_history: false,
+                warnings: Vec::new(),
+            },
+        };
+        let scanner = Scanner::new(None, "/registry");
+        let err = run(
+            &mut src,
+            &scanner,
+            &ScanOptions { fail_on: vec![], ..ScanOptions::default() },
+            Header::default(),
+            &mut Null,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("message too large"), "{err}");
     }
 }

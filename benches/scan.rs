@@ -1,0 +1,324 @@
+//! Full verify scan of a large aesgcm snapshot made with a real etcd by
+//! `scripts/bench-setup-scan` (cached outside the repo): objects/s and MB/s
+//! next to `openssl speed -evp aes-256-gcm` x cores measured in the same run;
+//! a live scan against `etcdctl get --prefix /registry -w json > /dev/null`
+//! on the same etcd; and the binary's peak RSS (`/usr/bin/time -v`) for every
+//! cached data set. Prints a skip message when the data set is missing.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use atrest::etcd::live::{LiveOptions, LiveSource};
+use atrest::etcd::{OpenOptions, RecordSource, open_source};
+use atrest::report::{Header, Reporter, Summary};
+use atrest::scan::finding::Finding;
+use atrest::scan::{ScanOptions, Scanner};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const DEFAULT_SET: &str = "scan-100000-1024";
+
+fn cache() -> PathBuf {
+    if let Ok(d) = std::env::var("ATREST_BENCH_DIR") {
+        return d.into();
+    }
+    let base = std::env::var("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+    });
+    base.join("atrest-bench")
+}
+
+/// Counts findings; checks every object verified.
+#[derive(Default)]
+struct Count {
+    objects: u64,
+    bytes: u64,
+    verified: u64,
+}
+
+impl Reporter for Count {
+    fn begin(&mut self, _: &Header) -> io::Result<()> {
+        Ok(())
+    }
+    fn finding(&mut self, f: &Finding) -> io::Result<()> {
+        self.objects += 1;
+        self.bytes += f.size as u64;
+        if f.verification == atrest::scan::finding::Verification::Verified {
+            self.verified += 1;
+        }
+        Ok(())
+    }
+    fn finish(&mut self, _: &Summary) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn scan(source: &mut dyn RecordSource, cfg: &atrest::config::EncryptionConfig) -> Count {
+    let scanner = Scanner::new(Some(cfg), "/registry");
+    let header = atrest::scan::engine::header(source.info(), "/registry");
+    let mut c = Count::default();
+    atrest::scan::run(source, &scanner, &ScanOptions::default(), header, &mut c, &mut |_| {})
+        .expect("scan");
+    c
+}
+
+/// `openssl speed -evp aes-256-gcm` at `bytes`-sized blocks, bytes/s on one core.
+fn openssl_gcm(bytes: usize) -> Option<f64> {
+    let out = Command::new("openssl")
+        .args(["speed", "-seconds", "2", "-bytes", &bytes.to_string(), "-evp", "aes-256-gcm"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // last line: "AES-256-GCM   1234567.89k"  (1000s of bytes per second)
+    let line = text.lines().rev().find(|l| l.to_ascii_uppercase().starts_with("AES-256-GCM"))?;
+    let k = line.split_whitespace().last()?.trim_end_matches('k').parse::<f64>().ok()?;
+    Some(k * 1000.0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct LiveEtcd {
+    child: Child,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for LiveEtcd {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Restores the snapshot into a temp dir and serves it on free ports.
+fn serve(snapshot: &Path) -> LiveEtcd {
+    let dir = tempfile::tempdir_in(snapshot.parent().unwrap()).unwrap();
+    let (c, p) = (free_port(), free_port());
+    let peer = format!("http://127.0.0.1:{p}");
+    let data = dir.path().join("data");
+    let ok = Command::new("/usr/bin/etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["snapshot", "restore"])
+        .arg(snapshot)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--name", "bench", "--initial-cluster", &format!("bench={peer}")])
+        .args(["--initial-advertise-peer-urls", &peer, "--skip-hash-check"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "etcdctl snapshot restore");
+    let url = format!("http://127.0.0.1:{c}");
+    let child = Command::new("/usr/bin/etcd")
+        .args(["--name", "bench", "--data-dir"])
+        .arg(&data)
+        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+        .args([
+            "--initial-cluster",
+            &format!("bench={peer}"),
+            "--quota-backend-bytes",
+            "8589934592",
+        ])
+        .args(["--max-request-bytes", "67108864", "--logger", "zap", "--log-outputs", "stderr"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let e = LiveEtcd { child, endpoint: format!("127.0.0.1:{c}"), _dir: dir };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let ok = etcdctl(&e.endpoint)
+            .args(["endpoint", "health"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if ok.is_ok_and(|s| s.success()) {
+            return e;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("restored etcd did not become healthy");
+}
+
+fn etcdctl(endpoint: &str) -> Command {
+    let mut c = Command::new("/usr/bin/etcdctl");
+    c.env("ETCDCTL_API", "3").arg(format!("--endpoints=http://{endpoint}"));
+    c
+}
+
+fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = None;
+    let mut last = None;
+    for _ in 0..n {
+        let t = Instant::now();
+        let v = f();
+        let d = t.elapsed();
+        best = Some(best.map_or(d, |b: Duration| b.min(d)));
+        last = Some(v);
+    }
+    (best.unwrap(), last.unwrap())
+}
+
+/// Peak memory of `atrest scan` on `dir`'s snapshot: `/usr/bin/time -v`'s
+/// maximum RSS (KiB; includes the memory-mapped snapshot pages, which are
+/// file-backed and reclaimable) and the peak anonymous RSS (KiB; heap and
+/// stacks) polled from /proc/<pid>/status every 20 ms.
+fn peak_rss(dir: &Path) -> Option<(u64, u64, Duration)> {
+    let t = Instant::now();
+    let mut child = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(env!("CARGO_BIN_EXE_atrest"))
+        .arg("scan")
+        .arg(dir.join("snapshot.db"))
+        .arg("--config")
+        .arg(dir.join("config.yaml"))
+        .args(["--format", "json", "--output", "/dev/null", "--quiet", "--fail-on", "none"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let time_pid = child.id();
+    let mut anon = 0u64;
+    loop {
+        if child.try_wait().ok()?.is_some() {
+            break;
+        }
+        // The scanner is /usr/bin/time's child.
+        let children =
+            std::fs::read_to_string(format!("/proc/{time_pid}/task/{time_pid}/children"))
+                .unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            for l in status.lines() {
+                if let Some(v) = l.strip_prefix("RssAnon:") {
+                    let kib: u64 = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                    anon = anon.max(kib);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = t.elapsed();
+    let out = child.wait_with_output().ok()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.contains("Maximum resident set size"))?;
+    Some((line.rsplit(':').next()?.trim().parse().ok()?, anon, took))
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = cache().join(DEFAULT_SET);
+    let snapshot = dir.join("snapshot.db");
+    if !snapshot.exists() {
+        eprintln!(
+            "scan bench skipped: {} is missing; run scripts/bench-setup-scan (about 2 minutes)",
+            snapshot.display()
+        );
+        return;
+    }
+    let cfg = atrest::config::load::load_path(&dir.join("config.yaml")).expect("bench config");
+    let open = || open_source(&snapshot, &OpenOptions::default()).expect("snapshot");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    // Full verify scan, our own timing (best of 3) for the report line.
+    let (took, count) = best_of(3, || scan(open().as_mut(), &cfg));
+    assert_eq!(count.verified, count.objects, "every object verifies");
+    let secs = took.as_secs_f64();
+    let avg = count.bytes as f64 / count.objects as f64;
+    let gcm = openssl_gcm(avg.round() as usize);
+    println!(
+        "scan/snapshot: {} objects, {:.1} MiB of values in {:.2}s: {:.0} objects/s, {:.1} MB/s",
+        count.objects,
+        count.bytes as f64 / 1048576.0,
+        secs,
+        count.objects as f64 / secs,
+        count.bytes as f64 / secs / 1e6
+    );
+    if let Some(g) = gcm {
+        let limit = g * cores as f64;
+        println!(
+            "openssl speed -evp aes-256-gcm at {:.0}-byte blocks: {:.1} MB/s per core x {cores} cores \
+             = {:.1} MB/s ({:.0} values/s); scan reaches {:.0}% of it",
+            avg,
+            g / 1e6,
+            limit / 1e6,
+            limit / avg,
+            100.0 * (count.bytes as f64 / secs) / limit
+        );
+    }
+
+    let mut g = c.benchmark_group("scan");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(1));
+    g.throughput(Throughput::Elements(count.objects));
+    g.bench_function("verify-snapshot-aesgcm", |b| b.iter(|| scan(open().as_mut(), &cfg)));
+    g.finish();
+
+    // Live: the same data served by a real etcd.
+    let etcd = serve(&snapshot);
+    let (ctl_took, _) = best_of(2, || {
+        let s = etcdctl(&etcd.endpoint)
+            .args(["get", "--prefix", "/registry", "-w", "json"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(s.success());
+    });
+    // The default page size, and a larger one (below the 4 MiB gRPC message
+    // limit at ~1.2 KiB per value): etcd 3.4 counts the rest of the
+    // range on every paged request, so small pages cost O(n^2 / page).
+    for page_size in [LiveOptions::default().page_size, 2_500] {
+        let (live_took, live) = best_of(2, || {
+            let mut src = LiveSource::connect(LiveOptions {
+                endpoints: vec![etcd.endpoint.clone()],
+                page_size,
+                ..LiveOptions::default()
+            })
+            .expect("live");
+            scan(&mut src, &cfg)
+        });
+        assert_eq!(live.objects, count.objects);
+        println!(
+            "scan/live (page size {page_size}): verify scan {:.2}s ({:.0} objects/s) vs etcdctl get \
+             --prefix /registry -w json > /dev/null {:.2}s: {:.2}x etcdctl's time",
+            live_took.as_secs_f64(),
+            live.objects as f64 / live_took.as_secs_f64(),
+            ctl_took.as_secs_f64(),
+            live_took.as_secs_f64() / ctl_took.as_secs_f64()
+        );
+    }
+    drop(etcd);
+
+    // Peak memory of the binary for every cached data set.
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(cache())
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    sets.retain(|p| p.join("snapshot.db").exists());
+    sets.sort();
+    for set in sets {
+        let size = std::fs::metadata(set.join("snapshot.db")).map_or(0, |m| m.len());
+        match peak_rss(&set) {
+            Some((kib, anon, took)) => println!(
+                "scan/peak-rss: {} ({:.0} MiB snapshot): max RSS {:.1} MiB (incl. mapped file pages), \
+                 peak anonymous RSS {:.1} MiB, {:.1}s (binary, --format json)",
+                set.file_name().unwrap().to_string_lossy(),
+                size as f64 / 1048576.0,
+                kib as f64 / 1024.0,
+                anon as f64 / 1024.0,
+                took.as_secs_f64()
+            ),
+            None => {
+                println!("scan/peak-rss: /usr/bin/time -v did not report for {}", set.display())
+            }
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
