@@ -173,31 +173,13 @@ fn prune_waits_for_the_rewrite_and_the_archive_reads_old_backups() {
         ],
         None,
     );
+    let archive_arg = archive.to_str().unwrap();
     let plain = ok(
-        &[
-            "decrypt",
-            "--config",
-            cfg,
-            "--key-archive",
-            archive.to_str().unwrap(),
-            "--etcd-key",
-            SECRETS[1],
-        ],
-        Some(&{
-            // the value as the old backup holds it
-            let o =
-                ok(&["records", before.to_str().unwrap(), "--format", "jsonl", "--values"], None);
-            let line = String::from_utf8_lossy(&o)
-                .lines()
-                .find(|l| l.contains(SECRETS[1]))
-                .unwrap()
-                .to_string();
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD
-                .decode(v["value_b64"].as_str().unwrap())
-                .unwrap()
-        }),
+        &["extract", before.to_str().unwrap(), "--config", cfg, "--key-archive", archive_arg]
+            .into_iter()
+            .chain(["--etcd-key", SECRETS[1], "-o", "raw"])
+            .collect::<Vec<_>>(),
+        None,
     );
     assert_eq!(plain, plaintext(SECRETS[1]));
 }

@@ -13,7 +13,7 @@ use atrest::etcd::{Query, Record};
 use atrest::fsutil::{WriteOptions, write_atomic};
 use atrest::kube::{self, Extracted, KeyMapper, RenderOptions};
 
-use super::source::{SourceArgs, load_config_for_reading};
+use super::source::{KeyArchiveArgs, SourceArgs, load_config_for_reading};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OutputFormat {
@@ -63,6 +63,8 @@ pub struct Args {
     /// The cluster's EncryptionConfiguration (its keys decrypt the value).
     #[arg(long)]
     config: PathBuf,
+    #[command(flatten)]
+    archive: KeyArchiveArgs,
     /// Read this older revision of the key (offline sources keep history until compaction).
     #[arg(long)]
     revision: Option<i64>,
@@ -136,7 +138,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let key = args.source.etcd_key.clone().context(
         "--etcd-key is required: the object's etcd key, e.g. /registry/secrets/default/s1",
     )?;
-    let config = load_config_for_reading(&args.config)?;
+    let mut config = load_config_for_reading(&args.config)?;
+    args.archive.apply(&mut config)?;
     let object = KeyMapper::new(&args.prefix)
         .parse(key.as_bytes())
         .map_err(|e| anyhow!("{key} is not an API object's key under {}: {e}", args.prefix))?;

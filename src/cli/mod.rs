@@ -53,21 +53,19 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    Encrypt(encrypt::Args),
-    Decrypt(decrypt::Args),
-    Inspect(inspect::Args),
+    Scan(Box<scan::Args>),
+    Extract(Box<extract::Args>),
     Validate(validate::Args),
     Lint(lint::Args),
     Generate(generate::Args),
-    Hash(hash::Args),
-    Records(records::Args),
-    Scan(Box<scan::Args>),
-
     Rotate(rotate::Args),
+    Encrypt(encrypt::Args),
+    Decrypt(decrypt::Args),
+    Inspect(inspect::Args),
+    Records(records::Args),
+    Hash(hash::Args),
     Completions(completions::Args),
     Man(man::Args),
-
-    Extract(Box<extract::Args>),
 }
 
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
