@@ -104,7 +104,7 @@ pub fn run(args: Args) -> Result<u8> {
         }
         Some(path) => {
             write_atomic(path, text.expose(), WriteOptions { mode: 0o600, overwrite: args.force })?;
-            println!("wrote {} (mode 0600, {})", path.display(), content_hash(text.expose()));
+            outln!("wrote {} (mode 0600, {})", path.display(), content_hash(text.expose()))?;
         }
     }
     Ok(EXIT_OK)

@@ -32,9 +32,9 @@ pub fn run(args: Args) -> Result<u8> {
     for f in &args.files {
         let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
         if many {
-            println!("{}  {}", content_hash(&bytes), f.display());
+            outln!("{}  {}", content_hash(&bytes), f.display())?;
         } else {
-            println!("{}", content_hash(&bytes));
+            outln!("{}", content_hash(&bytes))?;
         }
     }
     Ok(EXIT_OK)

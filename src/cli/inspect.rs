@@ -59,8 +59,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     }
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Text => print_text(&report),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
+        Format::Text => print_text(&report)?,
     }
     Ok(super::EXIT_OK)
 }
@@ -217,32 +217,32 @@ fn plaintext_encoding(v: &[u8], report: &mut Value) {
     }
 }
 
-fn print_text(r: &Value) {
+fn print_text(r: &Value) -> std::io::Result<()> {
     let get =
         |k: &str| r.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
     if let Some(k) = get("etcd_key") {
-        println!("etcd key:   {k}");
+        outln!("etcd key:   {k}")?;
     }
     if let Some(k) = get("resource") {
-        println!("resource:   {k}");
+        outln!("resource:   {k}")?;
     }
     if r["encrypted"] == json!(false) {
-        println!("encrypted:  no");
+        outln!("encrypted:  no")?;
         let mut enc = get("encoding").unwrap_or_default();
         if let (Some(a), Some(k)) = (get("api_version"), get("kind")) {
             enc = format!("{enc}, apiVersion {a}, kind {k}");
         }
-        println!("encoding:   {enc}");
+        outln!("encoding:   {enc}")?;
         if let Some(p) = get("problem") {
-            println!("problem:    {p}");
+            outln!("problem:    {p}")?;
         }
     } else {
-        println!("encrypted:  yes");
-        println!(
+        outln!("encrypted:  yes")?;
+        outln!(
             "provider:   {} ({})",
             get("provider").unwrap_or_default(),
             get("prefix").unwrap_or_default()
-        );
+        )?;
         if let Some(name) = get("name") {
             let label = if r["provider"].as_str().is_some_and(|p| p.starts_with("kms")) {
                 "kms name"
@@ -254,19 +254,20 @@ fn print_text(r: &Value) {
             } else {
                 ""
             };
-            println!("{label}:   {name}{guess}");
+            outln!("{label}:   {name}{guess}")?;
         }
         if let Some(b) = get("body_bytes") {
-            println!("body:       {b} bytes");
+            outln!("body:       {b} bytes")?;
         }
         if let Some(e) = get("envelope") {
-            println!("envelope:   {e}");
+            outln!("envelope:   {e}")?;
         }
         if let Some(p) = get("problem") {
-            println!("problem:    {p}");
+            outln!("problem:    {p}")?;
         }
     }
-    println!("size:       {} bytes", get("size_bytes").unwrap_or_default());
+    outln!("size:       {} bytes", get("size_bytes").unwrap_or_default())?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -77,10 +77,10 @@ pub struct Args {
     pub feature_gates: Vec<String>,
 }
 
-fn render_text(file: &str, findings: &[Finding]) {
+fn render_text(file: &str, findings: &[Finding]) -> std::io::Result<()> {
     if findings.is_empty() {
-        println!("{file}: no findings");
-        return;
+        outln!("{file}: no findings")?;
+        return Ok(());
     }
     for f in findings {
         let loc = match f.pos {
@@ -88,15 +88,16 @@ fn render_text(file: &str, findings: &[Finding]) {
             None => file.to_string(),
         };
         let path = if f.path.as_str().is_empty() { String::new() } else { format!(" {}:", f.path) };
-        println!(
+        outln!(
             "{loc}: {}[{} {}]{path} {}",
             f.severity.as_str(),
             f.rule.id,
             f.rule.name,
             f.message
-        );
-        println!("    fix: {}", f.rule.fix);
+        )?;
+        outln!("    fix: {}", f.rule.fix)?;
     }
+    Ok(())
 }
 
 pub fn run(args: Args) -> Result<u8> {
@@ -121,17 +122,17 @@ pub fn run(args: Args) -> Result<u8> {
     match args.format {
         Format::Text => {
             for (f, findings) in &results {
-                render_text(f, findings);
+                render_text(f, findings)?;
             }
         }
         Format::Json => {
             let mut docs: Vec<Value> =
                 results.iter().map(|(f, x)| lint_report::file_json(f, x)).collect();
             let out = if docs.len() == 1 { docs.remove(0) } else { Value::Array(docs) };
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?)?;
         }
         Format::Sarif => {
-            println!("{}", serde_json::to_string_pretty(&lint_report::sarif(&results))?)
+            outln!("{}", serde_json::to_string_pretty(&lint_report::sarif(&results))?)?;
         }
     }
     if unreadable {

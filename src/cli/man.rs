@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .with_context(|| format!("cannot write pages into {}", dir.display()))?;
     pages.sort();
     for p in pages {
-        println!("{}", dir.join(p).display());
+        outln!("{}", dir.join(p).display())?;
     }
     Ok(super::EXIT_OK)
 }

@@ -15,6 +15,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` that returns the write error instead of panicking when stdout
+/// is closed (`atrest lint ... | head`); `run` ends a broken pipe quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod completions;
 mod decrypt;
 mod encrypt;

@@ -107,13 +107,13 @@ pub fn run(args: Args) -> Result<u8> {
         match args.format {
             Format::Text => {
                 if valid {
-                    println!("{name}: valid (kube-apiserver {} would load it)", opts.kube_version);
+                    outln!("{name}: valid (kube-apiserver {} would load it)", opts.kube_version)?;
                 } else {
-                    println!("{name}: invalid ({} problem(s))", checked.diagnostics.len());
+                    outln!("{name}: invalid ({} problem(s))", checked.diagnostics.len())?;
                     for d in &checked.diagnostics {
                         match d.line() {
-                            Some(l) => println!("{name}:{l}: {d}"),
-                            None => println!("{name}: {d}"),
+                            Some(l) => outln!("{name}:{l}: {d}")?,
+                            None => outln!("{name}: {d}")?,
                         }
                     }
                 }
@@ -128,7 +128,7 @@ pub fn run(args: Args) -> Result<u8> {
     }
     if args.format == Format::Json {
         let out = if docs.len() == 1 { docs.remove(0) } else { Value::Array(docs) };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     }
     Ok(code)
 }

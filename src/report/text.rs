@@ -132,7 +132,11 @@ impl Reporter for TextReporter<'_> {
         }
         let verdict = if s.failed { "FAILED" } else { "OK" };
         let gates: Vec<&str> = s.fail_on.iter().map(|p| p.as_str()).collect();
-        writeln!(self.out, "\nresult: {verdict} (failing on: {})", gates.join(", "))?;
+        if gates.is_empty() {
+            writeln!(self.out, "\nresult: {verdict} (no --fail-on classes: report only)")?;
+        } else {
+            writeln!(self.out, "\nresult: {verdict} (failing on: {})", gates.join(", "))?;
+        }
         self.out.flush()
     }
 }
