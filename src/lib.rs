@@ -30,6 +30,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod civil;
 pub mod config;
 pub mod crypto;
 pub mod etcd;
