@@ -421,7 +421,11 @@ fn classify(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
     } else {
         (first.to_owned(), &segs[1..])
     };
-    if let Some(b) = resources::by_storage_prefix(&storage_prefix) {
+    let table =
+        resources::by_storage_prefix(&storage_prefix).map(|b| (b, Origin::BuiltIn)).or_else(|| {
+            resources::legacy_by_storage_prefix(&storage_prefix).map(|b| (b, Origin::Legacy))
+        });
+    if let Some((b, origin)) = table {
         let (namespace, name) = ns_and_name(tail, Some(b.scope))
             .map_err(|r| malformed(format!("{storage_prefix}: {r}")))?;
         return Ok(Parsed::Object(ObjectRef {
@@ -430,19 +434,7 @@ fn classify(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
             namespace,
             name,
             known: true,
-            origin: Origin::BuiltIn,
-        }));
-    }
-    if let Some(b) = resources::legacy_by_storage_prefix(&storage_prefix) {
-        let (namespace, name) = ns_and_name(tail, Some(b.scope))
-            .map_err(|r| malformed(format!("{storage_prefix}: {r}")))?;
-        return Ok(Parsed::Object(ObjectRef {
-            storage_prefix,
-            group_resource: GroupResource::new(b.group, b.resource),
-            namespace,
-            name,
-            known: true,
-            origin: Origin::Legacy,
+            origin,
         }));
     }
     let (namespace, name) =
