@@ -52,8 +52,8 @@ fn read_history(src: &mut dyn RecordSource) -> Vec<Row> {
         .map(|r| {
             let r = r.unwrap();
             (
-                String::from_utf8(r.key).unwrap(),
-                (!r.tombstone).then_some(r.value),
+                String::from_utf8(r.key.into_owned()).unwrap(),
+                (!r.tombstone).then_some(r.value.into_owned()),
                 r.mod_revision,
                 r.lease,
             )
@@ -66,7 +66,10 @@ fn read_current(src: &mut dyn RecordSource, prefix: &str) -> BTreeMap<String, (V
         .unwrap()
         .map(|r| {
             let r = r.unwrap();
-            (String::from_utf8(r.key).unwrap(), (r.value, r.mod_revision, r.lease))
+            (
+                String::from_utf8(r.key.into_owned()).unwrap(),
+                (r.value.into_owned(), r.mod_revision, r.lease),
+            )
         })
         .collect()
 }
@@ -133,7 +136,7 @@ fn dumps_and_raw_values() {
     let mut r = open_source(&fixture("value-s1.bin"), &opts).unwrap();
     assert!(r.info().warnings.is_empty());
     let got: Vec<_> = r.records(&Query::current()).unwrap().map(|r| r.unwrap()).collect();
-    assert_eq!((got[0].key.clone(), got[0].value.clone()), (key.clone(), s1.clone()));
+    assert_eq!((got[0].key.to_vec(), got[0].value.to_vec()), (key.clone(), s1.clone()));
     let opts = OpenOptions { raw_key: Some(key), ..OpenOptions::default() };
     let mut r = open_source(&fixture("value-s1.bin"), &opts).unwrap();
     assert_eq!(r.info().warnings.len(), 1, "a trailing newline is flagged, not silently kept");

@@ -11,7 +11,10 @@ use atrest::etcd::{Query, RecordSource, SourceError};
 use support::etcd::{Etcd, free_port};
 
 fn read_all(src: &mut LiveSource) -> Vec<(Vec<u8>, Vec<u8>)> {
-    src.records(&Query::current()).unwrap().map(|r| r.map(|r| (r.key, r.value)).unwrap()).collect()
+    src.records(&Query::current())
+        .unwrap()
+        .map(|r| r.map(|r| (r.key.into_owned(), r.value.into_owned())).unwrap())
+        .collect()
 }
 
 #[test]

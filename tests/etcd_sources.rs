@@ -27,8 +27,8 @@ type Row = (Vec<u8>, Option<Vec<u8>>, i64, i64, i64); // key, value, rev, sub, l
 
 fn row_of(r: &Record) -> Row {
     (
-        r.key.clone(),
-        (!r.tombstone).then(|| r.value.clone()),
+        r.key.to_vec(),
+        (!r.tombstone).then(|| r.value.to_vec()),
         r.mod_revision,
         r.sub_revision,
         r.lease,
@@ -75,7 +75,10 @@ fn current_of(src: &mut dyn RecordSource, prefix: &[u8]) -> BTreeMap<Vec<u8>, (V
     for r in src.records(&Query::current().with_prefix(prefix)).unwrap() {
         let r = r.unwrap();
         assert!(!r.tombstone);
-        assert!(m.insert(r.key.clone(), (r.value, r.mod_revision, r.lease)).is_none(), "key twice");
+        assert!(
+            m.insert(r.key.to_vec(), (r.value.into_owned(), r.mod_revision, r.lease)).is_none(),
+            "key twice"
+        );
     }
     m
 }
@@ -187,7 +190,7 @@ fn every_source_agrees_with_what_was_written() {
     let mut got = BTreeMap::new();
     for r in std::iter::once(Ok(first)).chain(it) {
         let r = r.unwrap();
-        got.insert(r.key.clone(), (r.value, r.mod_revision, r.lease));
+        got.insert(r.key.to_vec(), (r.value.into_owned(), r.mod_revision, r.lease));
     }
     assert_eq!(got, model_current(&all_ops), "live current view at the pinned revision");
     drop(live);

@@ -270,8 +270,8 @@ fn kms_v2_values_verify_with_the_plugin_and_are_unverified_without_it() {
     let value = chain.seal(&plaintext, key.as_bytes()).unwrap();
     assert!(value.starts_with(b"k8s:enc:kms:v2:vault:"));
     let record = Record {
-        key: key.as_bytes().to_vec(),
-        value,
+        key: key.as_bytes().to_vec().into(),
+        value: value.into(),
         create_revision: 2,
         mod_revision: 2,
         version: 1,

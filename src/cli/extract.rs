@@ -86,7 +86,7 @@ pub struct Args {
 }
 
 /// Usage errors and missing keys: exit 2.
-fn find(args: &Args, key: &str) -> anyhow::Result<Record> {
+fn find(args: &Args, key: &str) -> anyhow::Result<Record<'static>> {
     let mut source = args.source.open()?;
     let has_history = source.info().has_history;
     let what = args.source.describe();
@@ -95,7 +95,7 @@ fn find(args: &Args, key: &str) -> anyhow::Result<Record> {
         _ => Query::current(),
     }
     .with_prefix(key.as_bytes().to_vec());
-    let mut found: Option<Record> = None;
+    let mut found: Option<Record<'static>> = None;
     let mut revisions = Vec::new();
     for r in source.records(&query)? {
         let r = r.with_context(|| format!("cannot read {what}"))?;
@@ -110,7 +110,7 @@ fn find(args: &Args, key: &str) -> anyhow::Result<Record> {
             }
             Some(_) if r.tombstone => bail!("{key} was deleted at revision {}", r.mod_revision),
             _ if r.tombstone => {}
-            _ => found = Some(r),
+            _ => found = Some(r.into_owned()),
         }
         if found.is_some() && args.revision.is_some() {
             break;

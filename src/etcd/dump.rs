@@ -64,7 +64,7 @@ pub struct DumpDoc {
 
 impl DumpKv {
     /// Decodes the base64 fields into a [`Record`].
-    pub fn to_record(&self) -> Result<Record, String> {
+    pub fn to_record(&self) -> Result<Record<'static>, String> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let key = b64
             .decode(&self.key)
@@ -73,8 +73,8 @@ impl DumpKv {
             format!("value of key {:?}: bad base64: {e}", String::from_utf8_lossy(&key))
         })?;
         Ok(Record {
-            key,
-            value,
+            key: key.into(),
+            value: value.into(),
             create_revision: self.create_revision,
             mod_revision: self.mod_revision,
             version: self.version,
@@ -86,7 +86,7 @@ impl DumpKv {
 }
 
 /// Parses every document of a dump held in memory (fuzzing, small inputs).
-pub fn parse_documents(data: &[u8]) -> Result<Vec<Record>, String> {
+pub fn parse_documents(data: &[u8]) -> Result<Vec<Record<'static>>, String> {
     let mut out = Vec::new();
     for (i, doc) in serde_json::Deserializer::from_slice(data).into_iter::<DumpDoc>().enumerate() {
         let doc = doc.map_err(|e| format!("document {i}: {e}"))?;
@@ -160,7 +160,7 @@ impl RecordSource for JsonDumpSource {
         let path = self.path.clone();
         let prefix = query.prefix.clone();
         let mut failed = false;
-        Ok(Box::new(
+        Ok(super::owned_records(
             docs.enumerate()
                 .map_while(move |(i, d)| {
                     if failed {
@@ -211,10 +211,10 @@ mod tests {
 {"header":{"cluster_id":14841639068965178418,"member_id":1,"revision":7},"kvs":[{"key":"L2I=","create_revision":3,"mod_revision":3,"version":1}],"count":1}"#;
         let recs = parse_documents(doc.as_bytes()).unwrap();
         assert_eq!(recs.len(), 2);
-        assert_eq!(recs[0].key, b"/a");
-        assert_eq!(recs[0].value, [0, 1, 2]);
+        assert_eq!(recs[0].key[..], *b"/a");
+        assert_eq!(recs[0].value[..], [0, 1, 2]);
         assert_eq!((recs[0].mod_revision, recs[0].lease), (5, 7587));
-        assert_eq!(recs[1].value, b"");
+        assert_eq!(recs[1].value[..], *b"");
         let d: DumpDoc = serde_json::from_str(doc.lines().next().unwrap()).unwrap();
         assert_eq!(d.header.cluster_id, 14841639068965178418);
         assert!(parse_documents(b"{\"kvs\":[{\"key\":\"!!\"}]}").is_err());

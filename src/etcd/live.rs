@@ -256,7 +256,7 @@ impl LiveSource {
         from: &[u8],
         end: &[u8],
         revision: i64,
-    ) -> Result<(Vec<Record>, bool), SourceError> {
+    ) -> Result<(Vec<Record<'static>>, bool), SourceError> {
         let mut attempt = 0;
         loop {
             let opts = GetOptions::new()
@@ -279,8 +279,8 @@ impl LiveSource {
                                 (kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease());
                             let (key, value) = kv.into_key_value();
                             Record {
-                                key,
-                                value,
+                                key: key.into(),
+                                value: value.into(),
                                 create_revision: c,
                                 mod_revision: m,
                                 version: v,
@@ -318,11 +318,11 @@ struct Pages<'s> {
     next_key: Option<Vec<u8>>,
     end: Vec<u8>,
     revision: i64,
-    buf: VecDeque<Record>,
+    buf: VecDeque<Record<'static>>,
 }
 
 impl Iterator for Pages<'_> {
-    type Item = Result<Record, SourceError>;
+    type Item = Result<Record<'static>, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -333,7 +333,7 @@ impl Iterator for Pages<'_> {
             match self.src.fetch(&from, &self.end, self.revision) {
                 Ok((recs, more)) => {
                     if more && let Some(last) = recs.last() {
-                        let mut k = last.key.clone();
+                        let mut k = last.key.to_vec();
                         k.push(0);
                         self.next_key = Some(k);
                     }
@@ -363,7 +363,7 @@ impl RecordSource for LiveSource {
         } else {
             (query.prefix.clone(), prefix_range_end(&query.prefix))
         };
-        Ok(Box::new(Pages {
+        Ok(super::owned_records(Pages {
             src: self,
             next_key: Some(start),
             end,

@@ -16,15 +16,21 @@ pub mod mvcc;
 pub mod raw;
 pub mod snapshot;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 /// One revision of one etcd key, as etcd's MVCC store holds it.
+///
+/// Key and value borrow from the source when it holds them in memory (a
+/// memory-mapped bbolt file: no copy per record) and are owned otherwise
+/// (dumps, live reads). [`Record::into_owned`] detaches a record from its
+/// source.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub struct Record<'a> {
     /// The etcd key, e.g. `/registry/secrets/default/s1`.
-    pub key: Vec<u8>,
+    pub key: Cow<'a, [u8]>,
     /// The stored value (empty for a tombstone).
-    pub value: Vec<u8>,
+    pub value: Cow<'a, [u8]>,
     /// Revision at which the key was created (0 for a tombstone).
     pub create_revision: i64,
     /// Revision of this version (for bbolt sources: the main revision of the
@@ -38,6 +44,17 @@ pub struct Record {
     pub sub_revision: i64,
     /// True when this entry records the key's deletion (history view only).
     pub tombstone: bool,
+}
+
+impl Record<'_> {
+    /// The same record, owning its key and value.
+    pub fn into_owned(self) -> Record<'static> {
+        Record {
+            key: Cow::Owned(self.key.into_owned()),
+            value: Cow::Owned(self.value.into_owned()),
+            ..self
+        }
+    }
 }
 
 /// Which records a source yields.
@@ -271,7 +288,18 @@ pub enum SourceError {
 
 /// The iterator every source returns (`Send`, so a scanner may hand it to
 /// another thread or use `par_bridge`).
-pub type Records<'a> = Box<dyn Iterator<Item = Result<Record, SourceError>> + Send + 'a>;
+pub type Records<'a> = Box<dyn Iterator<Item = Result<Record<'a>, SourceError>> + Send + 'a>;
+
+/// Boxes a stream of owned records as a source's [`Records`].
+pub(crate) fn owned_records<'a, I>(records: I) -> Records<'a>
+where
+    I: Iterator<Item = Result<Record<'static>, SourceError>> + Send + 'a,
+{
+    // Not an identity map: it shortens `Record<'static>` to `Record<'a>`,
+    // which a trait object's `Item` type cannot do by itself.
+    #[allow(clippy::map_identity)]
+    Box::new(records.map(|r| -> Result<Record<'a>, SourceError> { r }))
+}
 
 /// A source of etcd records.
 pub trait RecordSource: Send {

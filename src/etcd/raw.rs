@@ -21,7 +21,7 @@ pub const MAX_RAW_VALUE: u64 = 64 << 20;
 /// A raw value file.
 pub struct RawValueSource {
     path: PathBuf,
-    record: Record,
+    record: Record<'static>,
     info: SourceInfo,
 }
 
@@ -57,8 +57,8 @@ impl RawValueSource {
             );
         }
         let record = Record {
-            key,
-            value,
+            key: key.into(),
+            value: value.into(),
             create_revision: 0,
             mod_revision: 0,
             version: 0,

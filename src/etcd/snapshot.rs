@@ -6,13 +6,18 @@
 //! compaction revisions) and checking a snapshot's SHA-256 trailer. The tree
 //! walk is [`super::bbolt`]'s; the record layout is [`super::mvcc`]'s.
 //!
-//! Current view, with memory bounded by the number of keys (not values):
-//! bbolt sorts the `key` bucket by revision, so a first pass keeps, per etcd
-//! key, a borrowed slice of the key (pointing into the map) and its latest
-//! revision; a second pass emits the records whose revision is that latest
-//! one and not a tombstone. Output order is revision order.
+//! Records borrow their keys and values from the memory map: nothing is
+//! copied per record.
+//!
+//! Current view, in one pass with memory bounded by the number of keys (not
+//! values): bbolt sorts the `key` bucket by revision, so the walk goes from
+//! the newest revision to the oldest and keeps the set of etcd keys already
+//! met (slices borrowed from the map). The first entry met for a key is its
+//! latest revision: emitted unless it is a tombstone; older entries of that
+//! key are skipped. Output order is newest revision first. The history view
+//! walks forwards: oldest revision first.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::bbolt::mmap::Bytes;
@@ -203,10 +208,10 @@ fn decode<'a>(e: &Entry<'a>) -> Result<Decoded<'a>, SourceError> {
     Ok(Decoded { rev, kv })
 }
 
-fn to_record(d: &Decoded<'_>) -> Record {
+fn to_record<'a>(d: &Decoded<'a>) -> Record<'a> {
     Record {
-        key: d.kv.key.to_vec(),
-        value: d.kv.value.to_vec(),
+        key: d.kv.key.into(),
+        value: d.kv.value.into(),
         create_revision: d.kv.create_revision,
         mod_revision: d.rev.main,
         version: d.kv.version,
@@ -239,32 +244,21 @@ pub fn walk<'a>(db: Db<'a>, path: PathBuf, query: &Query) -> Result<Records<'a>,
             }
         }))),
         View::Current => {
-            // Pass 1: latest revision per key; keys borrowed from the file.
-            // Pre-size from the page count (bounded by the file length) to
-            // avoid rehashing; it still grows if pages hold more keys.
+            // Keys borrowed from the file. Pre-sized from the page count
+            // (bounded by the file length) to avoid rehashing; it still
+            // grows if pages hold more keys.
             let guess = usize::try_from(db.meta().pgid.saturating_mul(2)).unwrap_or(0).min(1 << 22);
-            let mut latest: HashMap<&'a [u8], Revision, KeyHash> =
-                HashMap::with_capacity_and_hasher(guess, KeyHash::default());
-            for e in db.entries(key).flatten() {
-                if e.is_bucket {
-                    continue;
-                }
-                if let (Ok(rev), Ok(k)) = (Revision::parse(e.key), mvcc::decode_key(e.value))
-                    && k.starts_with(&prefix)
-                {
-                    latest.insert(k, rev);
-                }
-            }
-            // Pass 2: emit the latest live revision of each key.
-            Ok(Box::new(db.entries(key).filter_map(move |e| {
+            let mut seen: HashSet<&'a [u8], KeyHash> =
+                HashSet::with_capacity_and_hasher(guess, KeyHash::default());
+            Ok(Box::new(db.entries_rev(key).filter_map(move |e| {
                 let e = match e {
                     Ok(e) => e,
                     Err(err) => return Some(Err(bb(err))),
                 };
                 match decode(&e) {
-                    Ok(d) if !d.rev.tombstone && latest.get(d.kv.key) == Some(&d.rev) => {
-                        Some(Ok(to_record(&d)))
-                    }
+                    Ok(d) if !d.kv.key.starts_with(&prefix) => None,
+                    // The newest entry of a key: its current state.
+                    Ok(d) if seen.insert(d.kv.key) && !d.rev.tombstone => Some(Ok(to_record(&d))),
                     Ok(_) => None,
                     Err(err) => Some(Err(err)),
                 }

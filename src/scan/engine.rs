@@ -385,12 +385,12 @@ impl Pass<'_, '_> {
                     // The history holds the current revisions too: seen already.
                     Ok(rec)
                         if history
-                            && now.get(&rec.key).is_some_and(|n| n.0 == rec.mod_revision) =>
+                            && now.get(&rec.key[..]).is_some_and(|n| n.0 == rec.mod_revision) =>
                     {
                         Ok(None)
                     }
                     Ok(rec) => {
-                        let current = history.then(|| match now.get(&rec.key) {
+                        let current = history.then(|| match now.get(&rec.key[..]) {
                             Some((_, true)) => CurrentState::Encrypted,
                             Some((_, false)) => CurrentState::NotEncrypted,
                             None => CurrentState::Deleted,
@@ -407,7 +407,7 @@ impl Pass<'_, '_> {
                 }
                 if let (false, true, Ok(rec)) = (history, self.options.all_revisions, record) {
                     self.now
-                        .insert(rec.key.clone(), (rec.mod_revision, f.state == State::Encrypted));
+                        .insert(rec.key.to_vec(), (rec.mod_revision, f.state == State::Encrypted));
                 }
                 self.census.add(&f);
                 self.reporter.finding(&f)?;
@@ -441,8 +441,8 @@ mod tests {
         }
         fn records(&mut self, _: &Query) -> Result<Records<'_>, SourceError> {
             let ok = Record {
-                key: b"/registry/secrets/ns/a".to_vec(),
-                value: b"k8s\x00".to_vec(),
+                key: b"/registry/secrets/ns/a".to_vec().into(),
+                value: b"k8s\x00".to_vec().into(),
                 create_revision: 2,
                 mod_revision: 2,
                 version: 1,

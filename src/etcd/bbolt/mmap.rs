@@ -38,11 +38,8 @@ impl Bytes {
         //   operators to read a snapshot or a copy, not a live member's file.
         // The map is read-only (PROT_READ), so we never write through it.
         let map = unsafe { memmap2::MmapOptions::new().map(file)? };
-        #[cfg(unix)]
-        {
-            // Sequential hint: the walk goes mostly forward through leaves.
-            let _ = map.advise(memmap2::Advice::Sequential);
-        }
+        // No access-pattern hint: the history walks forwards, the current
+        // view backwards, and the kernel's default readahead serves both.
         Ok(Bytes::Mapped(map))
     }
 }

@@ -406,12 +406,23 @@ impl<'a> Db<'a> {
     /// Iterates a bucket's entries in key order. A broken page yields an
     /// error and its subtree is skipped; the walk goes on with its siblings.
     pub fn entries(&self, bucket: BucketRoot<'a>) -> Entries<'a> {
+        self.walk_entries(bucket, false)
+    }
+
+    /// Iterates a bucket's entries in descending key order, with the same
+    /// checks and error handling as [`Db::entries`].
+    pub fn entries_rev(&self, bucket: BucketRoot<'a>) -> Entries<'a> {
+        self.walk_entries(bucket, true)
+    }
+
+    fn walk_entries(&self, bucket: BucketRoot<'a>, reverse: bool) -> Entries<'a> {
         let pages = self.meta.pgid;
         let mut it = Entries {
             db: *self,
             stack: Vec::with_capacity(8),
             visited: vec![0u64; (pages / 64 + 1) as usize],
             pending: None,
+            reverse,
         };
         match self.root_view(bucket) {
             Ok(v) => {
@@ -458,6 +469,8 @@ pub struct Entries<'a> {
     stack: Vec<(PageView<'a>, usize)>,
     visited: Vec<u64>,
     pending: Option<BboltError>,
+    /// Descending order: a frame's index counts elements taken from the end.
+    reverse: bool,
 }
 
 impl Entries<'_> {
@@ -489,7 +502,7 @@ impl<'a> Iterator for Entries<'a> {
                 self.stack.pop();
                 continue;
             }
-            let i = *idx;
+            let i = if self.reverse { view.count - 1 - *idx } else { *idx };
             *idx += 1;
             let view = *view;
             if view.flags & LEAF_PAGE != 0 {
@@ -574,6 +587,8 @@ mod tests {
         assert_eq!(keys(&db, b"b"), vec![b"a".to_vec(), b"c".to_vec(), b"m".to_vec()]);
         assert_eq!(keys(&db, b"i"), vec![b"ik".to_vec()]);
         let b = db.bucket(b"b").unwrap().unwrap();
+        let rev: Vec<_> = db.entries_rev(b).map(|e| e.unwrap().key.to_vec()).collect();
+        assert_eq!(rev, vec![b"m".to_vec(), b"c".to_vec(), b"a".to_vec()]);
         assert_eq!(db.last(b).unwrap().unwrap().value, b"3");
         assert_eq!(db.get(b, b"c").unwrap(), Some(&b"2"[..]));
         assert!(db.bucket(b"nope").unwrap().is_none());
@@ -625,5 +640,12 @@ mod tests {
             "{items:?}"
         );
         assert_eq!(items.iter().filter(|e| e.is_ok()).count(), 2);
+        // The same checks hold walking backwards.
+        let back: Vec<_> = db.entries_rev(b).collect();
+        assert!(
+            back.iter().any(|e| matches!(e, Err(BboltError::Cycle { pgid: 3, from: 3 }))),
+            "{back:?}"
+        );
+        assert_eq!(back.iter().filter(|e| e.is_ok()).count(), 2);
     }
 }
