@@ -186,7 +186,7 @@ impl KeyMapper {
 
     /// See [`parse_key`].
     pub fn parse(&self, key: &[u8]) -> Result<ObjectRef, KeyError> {
-        parse_key(key, &self.prefix)
+        object_of(classify_normalized(key, &self.prefix)?, key)
     }
 
     /// See [`resource_for_key`].
@@ -207,7 +207,11 @@ impl Default for KeyMapper {
 /// [`KeyError::NotAnObject`]; keys outside `prefix` are
 /// [`KeyError::OutsidePrefix`].
 pub fn parse_key(key: &[u8], prefix: &str) -> Result<ObjectRef, KeyError> {
-    match classify(key, prefix)? {
+    object_of(classify(key, prefix)?, key)
+}
+
+fn object_of(parsed: Parsed, key: &[u8]) -> Result<ObjectRef, KeyError> {
+    match parsed {
         Parsed::Object(r) => Ok(r),
         Parsed::Internal { what, storage_resource, .. } => {
             Err(KeyError::NotAnObject { key: lossy(key), what, storage_resource })
@@ -333,6 +337,11 @@ fn classify(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
     } else {
         normalize_prefix(prefix).into()
     };
+    classify_normalized(key, &prefix)
+}
+
+/// [`classify`] under a prefix already normalised by [`normalize_prefix`].
+fn classify_normalized(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
     let outside = || KeyError::OutsidePrefix { key: lossy(key), prefix: prefix.to_string() };
     let rest = key.strip_prefix(prefix.as_bytes()).ok_or_else(outside)?;
     let rest = rest.strip_prefix(b"/").ok_or_else(outside)?;

@@ -49,6 +49,15 @@ pub struct Unknown {
     pub content_type: Option<String>,
 }
 
+/// `runtime.Unknown` read for its typeMeta only: prost skips the other
+/// fields without copying them (the raw object can be large).
+#[derive(Clone, PartialEq, prost::Message)]
+struct UnknownHead {
+    /// `typeMeta = 1`.
+    #[prost(message, optional, tag = "1")]
+    type_meta: Option<TypeMeta>,
+}
+
 impl std::fmt::Debug for Unknown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // `raw` may be a Secret: show its size only.
@@ -182,8 +191,16 @@ impl Encoding {
 /// Recognises the encoding of a plaintext value.
 pub fn classify(value: &[u8]) -> Encoding {
     if value.starts_with(PROTOBUF_MAGIC) {
-        return match decode_unknown(value) {
-            Ok((tm, _)) => Encoding::Protobuf { api_version: tm.0, kind: tm.1 },
+        let head = value
+            .strip_prefix(PROTOBUF_MAGIC)
+            .ok_or(ObjectError::NotProtobuf)
+            .and_then(|body| {
+                <UnknownHead as prost::Message>::decode(body)
+                    .map_err(|e| ObjectError::Unknown(e.to_string()))
+            })
+            .and_then(|head| sane_type_meta(head.type_meta));
+        return match head {
+            Ok((api_version, kind)) => Encoding::Protobuf { api_version, kind },
             Err(e) => Encoding::Malformed { claimed: "protobuf", error: e.to_string() },
         };
     }
@@ -217,13 +234,19 @@ pub fn decode_unknown(value: &[u8]) -> Result<((String, String), Unknown), Objec
     let body = value.strip_prefix(PROTOBUF_MAGIC).ok_or(ObjectError::NotProtobuf)?;
     let unknown = <Unknown as prost::Message>::decode(body)
         .map_err(|e| ObjectError::Unknown(e.to_string()))?;
-    let tm = unknown.type_meta.clone().unwrap_or_default();
+    let tm = sane_type_meta(unknown.type_meta.clone())?;
+    Ok((tm, unknown))
+}
+
+/// `(apiVersion, kind)` of a typeMeta, if both are sane.
+fn sane_type_meta(tm: Option<TypeMeta>) -> Result<(String, String), ObjectError> {
+    let tm = tm.unwrap_or_default();
     let api_version = tm.api_version.unwrap_or_default();
     let kind = tm.kind.unwrap_or_default();
     if !sane_api_version(&api_version) || !sane_kind(&kind) {
         return Err(ObjectError::TypeMeta { api_version, kind });
     }
-    Ok(((api_version, kind), unknown))
+    Ok((api_version, kind))
 }
 
 /// `v1`, `apps/v1`, `rbac.authorization.k8s.io/v1beta1`: lower-case

@@ -9,6 +9,9 @@
 //! built-in uses its lower-case plural resource name, without the group, as the
 //! storage prefix (`DefaultStorageFactory.ResourcePrefix`).
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 /// Whether objects of a resource live in a namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -172,7 +175,18 @@ pub const LEGACY: &[BuiltIn] = &[
 
 /// The removed built-in stored under `storage_prefix`.
 pub fn legacy_by_storage_prefix(storage_prefix: &str) -> Option<&'static BuiltIn> {
-    LEGACY.iter().find(|b| b.storage_prefix == storage_prefix)
+    static INDEX: OnceLock<HashMap<&str, &BuiltIn>> = OnceLock::new();
+    INDEX.get_or_init(|| index(LEGACY)).get(storage_prefix).copied()
+}
+
+/// A table by storage prefix (the scanner looks one up per object). The
+/// first entry of a prefix wins, as a linear search would have it.
+fn index(table: &'static [BuiltIn]) -> HashMap<&'static str, &'static BuiltIn> {
+    let mut map = HashMap::with_capacity(table.len());
+    for b in table {
+        map.entry(b.storage_prefix).or_insert(b);
+    }
+    map
 }
 
 /// Resources of other groups that share storage (and the encryption
@@ -189,7 +203,8 @@ const COHABITING: &[(&str, &str, &str, &str)] = &[
 
 /// The built-in stored under `storage_prefix` (e.g. `minions`, `services/specs`).
 pub fn by_storage_prefix(storage_prefix: &str) -> Option<&'static BuiltIn> {
-    BUILT_INS.iter().find(|b| b.storage_prefix == storage_prefix)
+    static INDEX: OnceLock<HashMap<&str, &BuiltIn>> = OnceLock::new();
+    INDEX.get_or_init(|| index(BUILT_INS)).get(storage_prefix).copied()
 }
 
 /// The built-in (current, else [`LEGACY`]) for an API group and resource,

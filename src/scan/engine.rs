@@ -8,7 +8,7 @@
 //! `--all-revisions`, one entry per current key).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use zeroize::Zeroize;
 
@@ -18,7 +18,7 @@ use crate::crypto::chain::Chain;
 use crate::crypto::{CryptoError, KeyUsed};
 use crate::etcd::{Query, Record, RecordSource, SourceError, SourceInfo, SourceKind};
 use crate::format::{kmsv2, prefix};
-use crate::kube::{self, KeyMapper, ObjectRef};
+use crate::kube::{self, KeyMapper};
 use crate::report::{Header, Reporter, Summary};
 
 /// Records classified per parallel batch.
@@ -75,36 +75,60 @@ pub struct Scanner<'c> {
     /// addresses of the config's provider stanzas), so a KMS plugin gets one
     /// client and one DEK cache per scan.
     chains: Mutex<HashMap<Vec<usize>, Arc<Chain>>>,
+    /// What the config demands of each resource met so far: looked up once
+    /// per resource, not once per object.
+    policies: RwLock<HashMap<GroupResource, Arc<Policy>>>,
 }
 
-/// A record's identity as the scanner sees it.
-struct Located {
-    object: Option<ObjectRef>,
-    resource: Option<String>,
+/// What the config demands of one resource.
+struct Policy {
+    /// The resource as the config names it (`secrets`, `deployments.apps`).
+    name: String,
+    /// The transformer chain that reads it (with a config).
+    chain: Option<Arc<Chain>>,
+    /// Plaintext is a violation: the first provider encrypts (without a
+    /// config: it is a Secret).
+    requires_encryption: bool,
 }
 
 impl<'c> Scanner<'c> {
     /// A scanner for keys under `prefix`, verifying with `config` when given.
     pub fn new(config: Option<&'c EncryptionConfig>, prefix: &str) -> Self {
-        Self { config, mapper: KeyMapper::new(prefix), chains: Mutex::new(HashMap::new()) }
-    }
-
-    fn locate(&self, key: &[u8]) -> Option<Located> {
-        match self.mapper.parse(key) {
-            Ok(object) => {
-                Some(Located { resource: Some(object.resource_name()), object: Some(object) })
-            }
-            Err(kube::KeyError::OutsidePrefix { .. }) => None,
-            Err(_) => Some(Located { object: None, resource: None }),
+        Self {
+            config,
+            mapper: KeyMapper::new(prefix),
+            chains: Mutex::new(HashMap::new()),
+            policies: RwLock::new(HashMap::new()),
         }
     }
 
-    fn providers(&self, gr: &GroupResource) -> Vec<&'c ProviderConfig> {
-        self.config.map(|c| c.providers_for(gr)).unwrap_or_default()
+    fn policy(
+        &self,
+        gr: &GroupResource,
+        name: impl FnOnce() -> String,
+    ) -> Result<Arc<Policy>, ScanError> {
+        if let Some(p) = self.policies.read().unwrap_or_else(|e| e.into_inner()).get(gr) {
+            return Ok(p.clone());
+        }
+        let providers = self.config.map(|c| c.providers_for(gr)).unwrap_or_default();
+        let requires_encryption = match self.config {
+            Some(_) => providers.first().is_some_and(|p| !matches!(p, ProviderConfig::Identity)),
+            None => gr.group.is_empty() && gr.resource == "secrets",
+        };
+        let chain = match self.config {
+            Some(_) => Some(self.chain(gr, &providers)?),
+            None => None,
+        };
+        let policy = Arc::new(Policy { name: name(), chain, requires_encryption });
+        let mut policies = self.policies.write().unwrap_or_else(|e| e.into_inner());
+        Ok(policies.entry(gr.clone()).or_insert(policy).clone())
     }
 
-    fn chain(&self, gr: &GroupResource) -> Result<Arc<Chain>, ScanError> {
-        let providers = self.providers(gr);
+    fn chain(
+        &self,
+        gr: &GroupResource,
+        providers: &[&'c ProviderConfig],
+    ) -> Result<Arc<Chain>, ScanError> {
         let id: Vec<usize> =
             providers.iter().map(|p| *p as *const ProviderConfig as usize).collect();
         let mut chains = self.chains.lock().unwrap_or_else(|e| e.into_inner());
@@ -112,23 +136,11 @@ impl<'c> Scanner<'c> {
             return Ok(c.clone());
         }
         let chain = Arc::new(
-            Chain::new(&providers)
+            Chain::new(providers)
                 .map_err(|source| ScanError::Config { resource: gr.to_string(), source })?,
         );
         chains.insert(id, chain.clone());
         Ok(chain)
-    }
-
-    /// Whether plaintext of `gr` is a violation: the config's first provider
-    /// for it encrypts; without a config, Secrets must be encrypted.
-    fn requires_encryption(&self, gr: Option<&GroupResource>) -> bool {
-        let Some(gr) = gr else { return false };
-        match self.config {
-            Some(_) => {
-                self.providers(gr).first().is_some_and(|p| !matches!(p, ProviderConfig::Identity))
-            }
-            None => gr.group.is_empty() && gr.resource == "secrets",
-        }
     }
 
     /// Classifies one record: a current value (`current` is `None`) or an
@@ -136,18 +148,31 @@ impl<'c> Scanner<'c> {
     /// Keys outside the prefix give `None`.
     pub fn classify(
         &self,
-        record: &Record,
+        record: &Record<'_>,
         current: Option<CurrentState>,
     ) -> Result<Option<Finding>, ScanError> {
         let history = current.is_some();
-        let Some(located) = self.locate(&record.key) else { return Ok(None) };
-        let object = located.object.as_ref();
-        let gr = object.map(|o| &o.group_resource);
-        let key = String::from_utf8_lossy(&record.key).into_owned();
+        let (object, policy) = match self.mapper.parse(&record.key) {
+            Ok(o) => {
+                let policy = self.policy(&o.group_resource, || o.resource_name())?;
+                (Some(o), Some(policy))
+            }
+            Err(kube::KeyError::OutsidePrefix { .. }) => return Ok(None),
+            Err(_) => (None, None),
+        };
+        let requires_encryption = policy.as_ref().is_some_and(|p| p.requires_encryption);
+        let key = match std::str::from_utf8(&record.key) {
+            Ok(k) => k.to_owned(),
+            Err(_) => String::from_utf8_lossy(&record.key).into_owned(),
+        };
+        let (namespace, name) = match object {
+            Some(o) => (o.namespace, Some(o.name)),
+            None => (None, None),
+        };
         let mut f = Finding {
-            resource: located.resource,
-            namespace: object.and_then(|o| o.namespace.clone()),
-            name: object.map(|o| o.name.clone()),
+            resource: policy.as_ref().map(|p| p.name.clone()),
+            namespace,
+            name,
             revision: record.mod_revision,
             history,
             size: record.value.len(),
@@ -155,13 +180,13 @@ impl<'c> Scanner<'c> {
         };
         match prefix::parse(&record.value) {
             prefix::StoredValue::Plaintext(value) => {
-                describe_encoding(&mut f, &kube::classify(value));
+                describe_encoding(&mut f, kube::classify(value));
                 match current {
-                    None if self.requires_encryption(gr) => f.problems.push(Problem::Plaintext),
+                    None if requires_encryption => f.problems.push(Problem::Plaintext),
                     // Plaintext still in the file of an object that is
                     // encrypted now, or of a deleted object that must be.
                     Some(CurrentState::Encrypted) => f.problems.push(Problem::HistoryLeak),
-                    Some(CurrentState::Deleted) if self.requires_encryption(gr) => {
+                    Some(CurrentState::Deleted) if requires_encryption => {
                         f.problems.push(Problem::HistoryLeak)
                     }
                     _ => {}
@@ -176,8 +201,8 @@ impl<'c> Scanner<'c> {
                 {
                     f.kms_key_id = Some(obj.key_id);
                 }
-                if let (Some(_), Some(gr)) = (self.config, gr) {
-                    self.verify(&mut f, gr, &record.value, &record.key)?;
+                if let Some(chain) = policy.as_ref().and_then(|p| p.chain.as_ref()) {
+                    verify(&mut f, chain, &record.value, &record.key);
                 } else if self.config.is_some() {
                     f.verification =
                         Verification::Failed("the etcd key is not an API object's key".into());
@@ -207,61 +232,54 @@ impl<'c> Scanner<'c> {
         }
         Ok(Some(f))
     }
+}
 
-    fn verify(
-        &self,
-        f: &mut Finding,
-        gr: &GroupResource,
-        value: &[u8],
-        aad: &[u8],
-    ) -> Result<(), ScanError> {
-        let chain = self.chain(gr)?;
-        // aescbc has no MAC: a wrong key passes the padding check about 1 time
-        // in 256, so its output must also look like a Kubernetes object.
-        let mut plausible =
-            |o: &crate::crypto::Opened| o.key.authenticates() || kube::is_plausible(&o.plaintext);
-        match chain.open_checked(value, aad, &mut plausible) {
-            Ok(mut opened) => {
-                f.verification = Verification::Verified;
-                f.stale = opened.stale;
-                match &opened.key {
-                    KeyUsed::Local { name, .. } => f.key_name = Some(name.clone()),
-                    KeyUsed::Kms { name, key_id, .. } => {
-                        f.key_name = Some(name.clone());
-                        if !key_id.is_empty() {
-                            f.kms_key_id = Some(key_id.clone());
-                        }
+/// Decrypts `value` with `chain` and records what it proves in `f`.
+fn verify(f: &mut Finding, chain: &Chain, value: &[u8], aad: &[u8]) {
+    // aescbc has no MAC: a wrong key passes the padding check about 1 time
+    // in 256, so its output must also look like a Kubernetes object.
+    let mut plausible =
+        |o: &crate::crypto::Opened| o.key.authenticates() || kube::is_plausible(&o.plaintext);
+    match chain.open_checked(value, aad, &mut plausible) {
+        Ok(mut opened) => {
+            f.verification = Verification::Verified;
+            f.stale = opened.stale;
+            match &opened.key {
+                // The prefix named the key already (the usual case).
+                KeyUsed::Local { name, .. } | KeyUsed::Kms { name, .. }
+                    if f.key_name.as_deref() == Some(name.as_str()) => {}
+                KeyUsed::Local { name, .. } => f.key_name = Some(name.clone()),
+                KeyUsed::Kms { name, key_id, .. } => {
+                    f.key_name = Some(name.clone());
+                    if !key_id.is_empty() {
+                        f.kms_key_id = Some(key_id.clone());
                     }
-                    KeyUsed::Identity => {}
                 }
-                describe_encoding(f, &kube::classify(&opened.plaintext));
-                opened.plaintext.zeroize();
+                KeyUsed::Identity => {}
             }
-            Err(e) if e.is_unverifiable() => {
-                f.verification = Verification::Unverified(e.to_string())
-            }
-            Err(e) if !chain.is_covered() => {
-                f.verification = Verification::Failed(format!(
-                    "{gr} is not covered by the config, so kube-apiserver reads it as plaintext \
-                     and fails ({e})"
-                ))
-            }
-            Err(e) => f.verification = Verification::Failed(e.to_string()),
+            describe_encoding(f, kube::classify(&opened.plaintext));
+            opened.plaintext.zeroize();
         }
-        Ok(())
+        Err(e) if e.is_unverifiable() => f.verification = Verification::Unverified(e.to_string()),
+        Err(e) if !chain.is_covered() => {
+            f.verification = Verification::Failed(format!(
+                "{} is not covered by the config, so kube-apiserver reads it as plaintext \
+                     and fails ({e})",
+                f.resource.as_deref().unwrap_or_default()
+            ))
+        }
+        Err(e) => f.verification = Verification::Failed(e.to_string()),
     }
 }
 
-fn describe_encoding(f: &mut Finding, enc: &kube::Encoding) {
+fn describe_encoding(f: &mut Finding, enc: kube::Encoding) {
     f.encoding = Some(enc.name().to_string());
-    let (api_version, kind) = match enc {
+    (f.api_version, f.kind) = match enc {
         kube::Encoding::Protobuf { api_version, kind } => (Some(api_version), Some(kind)),
         kube::Encoding::Json { api_version, kind, .. }
-        | kube::Encoding::Cbor { api_version, kind } => (api_version.as_ref(), kind.as_ref()),
+        | kube::Encoding::Cbor { api_version, kind } => (api_version, kind),
         _ => (None, None),
     };
-    f.api_version = api_version.cloned();
-    f.kind = kind.cloned();
 }
 
 /// The scan header for a source.
@@ -352,68 +370,122 @@ impl Pass<'_, '_> {
             || f.resource.as_ref().is_some_and(|r| self.options.resources.iter().any(|w| w == r))
     }
 
+    /// One pass over `query`, as a three-stage pipeline so that reading,
+    /// decrypting and reporting overlap: a reader thread fills batches from
+    /// the source, a classifier thread has each batch classified on the
+    /// rayon pool, and this thread counts and reports the findings in source
+    /// order. At most [`IN_FLIGHT`] batches wait between two stages, so
+    /// memory stays bounded by the batch size.
     fn run(
         &mut self,
         source: &mut dyn RecordSource,
         query: Query,
         history: bool,
     ) -> Result<(), ScanError> {
-        use rayon::prelude::*;
-        let mut records = source.records(&query)?;
-        loop {
-            let mut batch: Vec<Result<Record, SourceError>> =
-                records.by_ref().take(BATCH).collect();
-            if batch.is_empty() {
-                return Ok(());
-            }
-            // A failed request to a live etcd ends the stream: the scan
-            // would silently miss the rest, so it stops (exit 2) instead of
-            // reporting one unreadable record and passing.
-            if let Some(pos) = batch.iter().position(|r| {
-                matches!(r, Err(SourceError::Live { .. } | SourceError::Unreachable { .. }))
-            }) && let Err(e) = batch.swap_remove(pos)
-            {
-                return Err(ScanError::Source(e));
-            }
-            self.read += batch.len() as u64;
-            (self.progress)(self.read);
-            let (scanner, now) = (self.scanner, &self.now);
-            let classified: Vec<Result<Option<Finding>, ScanError>> = batch
-                .par_iter()
-                .map(|r| match r {
-                    Ok(rec) if rec.tombstone => Ok(None),
-                    // The history holds the current revisions too: seen already.
-                    Ok(rec)
-                        if history
-                            && now.get(&rec.key[..]).is_some_and(|n| n.0 == rec.mod_revision) =>
-                    {
-                        Ok(None)
-                    }
-                    Ok(rec) => {
-                        let current = history.then(|| match now.get(&rec.key[..]) {
-                            Some((_, true)) => CurrentState::Encrypted,
-                            Some((_, false)) => CurrentState::NotEncrypted,
-                            None => CurrentState::Deleted,
+        use std::sync::mpsc::sync_channel;
+        let records = source.records(&query)?;
+        let scanner = self.scanner;
+        // Read by the classifier during the history pass; the current pass
+        // fills `seen` instead.
+        let now_owned = std::mem::take(&mut self.now);
+        let now = &now_owned;
+        let mut seen: HashMap<Vec<u8>, (i64, bool)> = HashMap::new();
+        let result = std::thread::scope(|s| -> Result<(), ScanError> {
+            let (batches_tx, batches_rx) = sync_channel::<Batch<'_>>(IN_FLIGHT);
+            let (done_tx, done_rx) = sync_channel::<(Batch<'_>, Classified)>(IN_FLIGHT);
+            s.spawn(move || {
+                let mut records = records;
+                loop {
+                    let batch: Batch<'_> = records.by_ref().take(BATCH).collect();
+                    // A failed request to a live etcd ends the stream.
+                    let stop = batch.is_empty()
+                        || batch.iter().any(|r| {
+                            matches!(
+                                r,
+                                Err(SourceError::Live { .. } | SourceError::Unreachable { .. })
+                            )
                         });
-                        scanner.classify(rec, current)
+                    if (!batch.is_empty() && batches_tx.send(batch).is_err()) || stop {
+                        return;
                     }
-                    Err(e) => Ok(Some(unreadable_record(e, history))),
-                })
-                .collect();
-            for (record, f) in batch.iter().zip(classified) {
-                let Some(f) = f? else { continue };
-                if !self.wanted(&f) {
-                    continue;
                 }
-                if let (false, true, Ok(rec)) = (history, self.options.all_revisions, record) {
-                    self.now
-                        .insert(rec.key.to_vec(), (rec.mod_revision, f.state == State::Encrypted));
+            });
+            s.spawn(move || {
+                use rayon::prelude::*;
+                for batch in batches_rx {
+                    let classified: Classified = batch
+                        .par_iter()
+                        .map(|r| classify_one(scanner, r, history.then_some(now)))
+                        .collect();
+                    if done_tx.send((batch, classified)).is_err() {
+                        return;
+                    }
                 }
-                self.census.add(&f);
-                self.reporter.finding(&f)?;
+            });
+            for (mut batch, classified) in done_rx {
+                // A failed request to a live etcd: the scan would silently
+                // miss the rest, so it stops (exit 2) instead of reporting
+                // one unreadable record and passing.
+                if let Some(pos) = batch.iter().position(|r| {
+                    matches!(r, Err(SourceError::Live { .. } | SourceError::Unreachable { .. }))
+                }) && let Err(e) = batch.swap_remove(pos)
+                {
+                    return Err(ScanError::Source(e));
+                }
+                self.read += batch.len() as u64;
+                (self.progress)(self.read);
+                for (record, f) in batch.iter().zip(classified) {
+                    let Some(f) = f? else { continue };
+                    if !self.wanted(&f) {
+                        continue;
+                    }
+                    if let (false, true, Ok(rec)) = (history, self.options.all_revisions, record) {
+                        seen.insert(
+                            rec.key.to_vec(),
+                            (rec.mod_revision, f.state == State::Encrypted),
+                        );
+                    }
+                    self.census.add(&f);
+                    self.reporter.finding(&f)?;
+                }
             }
-        }
+            Ok(())
+        });
+        self.now = if history { now_owned } else { seen };
+        result
     }
+}
+
+/// Records read in one go, and what the scanner made of each.
+type Batch<'a> = Vec<Result<Record<'a>, SourceError>>;
+type Classified = Vec<Result<Option<Finding>, ScanError>>;
+
+/// Batches waiting between two pipeline stages.
+const IN_FLIGHT: usize = 2;
+
+/// Classifies one record of a pass; `now` (history passes only) holds the
+/// revision and encrypted-or-not of each current key.
+fn classify_one(
+    scanner: &Scanner<'_>,
+    record: &Result<Record<'_>, SourceError>,
+    now: Option<&HashMap<Vec<u8>, (i64, bool)>>,
+) -> Result<Option<Finding>, ScanError> {
+    let rec = match record {
+        Ok(rec) => rec,
+        Err(e) => return Ok(Some(unreadable_record(e, now.is_some()))),
+    };
+    if rec.tombstone {
+        return Ok(None);
+    }
+    let current = match now.map(|n| n.get(&rec.key[..])) {
+        None => None,
+        // The history holds the current revisions too: seen already.
+        Some(Some(&(rev, _))) if rev == rec.mod_revision => return Ok(None),
+        Some(Some(&(_, true))) => Some(CurrentState::Encrypted),
+        Some(Some(&(_, false))) => Some(CurrentState::NotEncrypted),
+        Some(None) => Some(CurrentState::Deleted),
+    };
+    scanner.classify(rec, current)
 }
 
 /// A record the source could not decode becomes a finding, not an abort.

@@ -212,23 +212,38 @@ impl Census {
     /// Counts one finding.
     pub fn add(&mut self, f: &Finding) {
         for p in &f.problems {
-            *self.problems.entry(p.as_str().to_string()).or_default() += 1;
+            bump(&mut self.problems, p.as_str());
         }
         if f.history {
             self.history_revisions += 1;
             return;
         }
         self.objects += 1;
-        let state = f.state.as_str().to_string();
-        *self.by_state.entry(state.clone()).or_default() += 1;
-        let resource = f.resource.clone().unwrap_or_else(|| "(not an API object)".into());
-        *self.by_resource.entry(resource).or_default().entry(state).or_default() += 1;
-        *self.by_namespace.entry(f.namespace.clone().unwrap_or_default()).or_default() += 1;
-        *self.by_key.entry(f.key_label()).or_default() += 1;
+        let state = f.state.as_str();
+        bump(&mut self.by_state, state);
+        let resource = f.resource.as_deref().unwrap_or("(not an API object)");
+        match self.by_resource.get_mut(resource) {
+            Some(by_state) => bump(by_state, state),
+            None => {
+                self.by_resource.insert(resource.to_string(), BTreeMap::from([(state.into(), 1)]));
+            }
+        }
+        bump(&mut self.by_namespace, f.namespace.as_deref().unwrap_or_default());
+        bump(&mut self.by_key, &f.key_label());
     }
 
     /// Number of findings of a problem class.
     pub fn count(&self, p: Problem) -> u64 {
         self.problems.get(p.as_str()).copied().unwrap_or(0)
+    }
+}
+
+/// Adds one to `map[name]`.
+fn bump(map: &mut BTreeMap<String, u64>, name: &str) {
+    match map.get_mut(name) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(name.to_string(), 1);
+        }
     }
 }
