@@ -549,4 +549,26 @@ mod tests {
         assert_eq!(prefix_range_end(b"\xff\xff"), vec![0]);
         assert_eq!(prefix_range_end(b""), vec![0]);
     }
+
+    #[test]
+    fn page_limits_follow_bytes_per_key() {
+        // 1000 keys of 1 KiB in the last page, 16 MiB target: 16 384 keys,
+        // but at most 8x the last request.
+        assert_eq!(next_limit(16 << 20, 100_000, 256, 256, 256 * 1024), 2048);
+        assert_eq!(next_limit(16 << 20, 100_000, 2048, 2048, 2048 * 1024), 16_384);
+        // Capped by page_size; never below one key.
+        assert_eq!(next_limit(16 << 20, 5000, 2048, 2048, 2048 * 1024), 5000);
+        assert_eq!(next_limit(100, 100_000, 10, 10, 10 * 4096), 1);
+        // Byte target 0: every request has page_size keys.
+        assert_eq!(next_limit(0, 500, 1, 1, 10), 500);
+        // An empty page keeps the last limit.
+        assert_eq!(next_limit(1 << 20, 500, 40, 0, 0), 40);
+    }
+
+    #[test]
+    fn receive_limit_is_four_pages_within_bounds() {
+        assert_eq!(receive_limit(16 << 20), 64 << 20);
+        assert_eq!(receive_limit(0), 4 << 20);
+        assert_eq!(receive_limit(u64::MAX), 1 << 30);
+    }
 }
