@@ -206,6 +206,26 @@ fn every_key_exactly_once_whatever_the_page_size() {
         assert_eq!(read(&mut src, b"/none/"), vec![], "{what}: a prefix without keys");
         assert_eq!(read(&mut src, b""), all, "{what}: the whole keyspace");
     }
+    // The CLI flag: 1 KiB pages (a few keys each) give every record once.
+    let cli = |page: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_atrest"))
+            .args(["records", "--format", "jsonl", "--prefix", "/p/", "--page-bytes", page])
+            .args(["--endpoints", &etcd.endpoint])
+            .output()
+            .unwrap()
+    };
+    let out = cli("1KiB");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["key"].to_string())
+        .collect();
+    assert_eq!(keys.len(), 1003);
+    assert_eq!(keys[1], "\"/p/0000\"");
+    let out = cli("0");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1 byte"));
 }
 
 /// An etcd that accepts requests up to 8 MiB (one value of 5 MiB), started
