@@ -213,14 +213,42 @@ fn peak_rss(dir: &Path) -> Option<(u64, u64, Duration)> {
     Some((line.rsplit(':').next()?.trim().parse().ok()?, anon, took))
 }
 
-/// Live: the same data served by a real etcd; `etcdctl get --prefix
-/// /registry -w json > /dev/null` and atrest's verify scan with several page
-/// sizes, interleaved in rounds so that load from other processes hits all
-/// alike; prints the best and the range of each. `ATREST_BENCH_LIVE_ROUNDS`
+/// Wall time and maximum RSS (KiB, `/usr/bin/time -v`) of a command whose
+/// stdout goes to /dev/null; panics when it fails.
+fn time_v(cmd: &mut Command) -> (f64, u64) {
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut t = Command::new("/usr/bin/time");
+    t.arg("-v").arg(program).args(args);
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            t.env(k, v);
+        }
+    }
+    let start = Instant::now();
+    let out = t.stdout(Stdio::null()).stderr(Stdio::piped()).output().unwrap();
+    let took = start.elapsed().as_secs_f64();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let rss = err
+        .lines()
+        .find(|l| l.contains("Maximum resident set size"))
+        .and_then(|l| l.rsplit(':').next()?.trim().parse().ok())
+        .unwrap_or(0);
+    (took, rss)
+}
+
+/// Live: the same data served by a real etcd. Each round runs `etcdctl get
+/// --prefix /registry -w json > /dev/null`, the `atrest scan --endpoints`
+/// binary (both with their max RSS), and the library's verify scan and bare
+/// record stream at several page sizes, so that load from other processes
+/// hits all alike; prints the best time, the range, and the range of the
+/// ratio to etcdctl's time in the same round. `ATREST_BENCH_LIVE_ROUNDS`
 /// (default 3) and `ATREST_BENCH_PAGE_MIB` (comma-separated page targets in
 /// MiB, default `16,4`) tune it.
 fn live(snapshot: &Path, cfg: &atrest::config::EncryptionConfig, objects: u64) {
     let etcd = serve(snapshot);
+    let config = snapshot.with_file_name("config.yaml");
     let rounds: usize =
         std::env::var("ATREST_BENCH_LIVE_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let mibs: Vec<u64> = std::env::var("ATREST_BENCH_PAGE_MIB")
@@ -235,12 +263,12 @@ fn live(snapshot: &Path, cfg: &atrest::config::EncryptionConfig, objects: u64) {
             page_bytes: mib << 20,
             ..LiveOptions::default()
         };
-        runs.push((format!("verify scan, pages of {mib} MiB"), o.clone(), true));
-        runs.push((format!("records only, pages of {mib} MiB"), o, false));
+        runs.push((format!("library verify scan, pages of {mib} MiB"), o.clone(), true));
+        runs.push((format!("library records only, pages of {mib} MiB"), o, false));
     }
     // The former fixed page of 2 500 keys (below 4 MiB at ~1.2 KiB per value).
     runs.push((
-        "verify scan, pages of 2500 keys".into(),
+        "library verify scan, pages of 2500 keys".into(),
         LiveOptions {
             endpoints: vec![etcd.endpoint.clone()],
             page_size: 2_500,
@@ -249,17 +277,22 @@ fn live(snapshot: &Path, cfg: &atrest::config::EncryptionConfig, objects: u64) {
         },
         true,
     ));
-    let mut ctl = Vec::new();
+    let (mut ctl, mut ctl_rss, mut bin, mut bin_rss) = (vec![], vec![], vec![], vec![]);
     let mut took: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
     for _ in 0..rounds {
-        let t = Instant::now();
-        let s = etcdctl(&etcd.endpoint)
-            .args(["get", "--prefix", "/registry", "-w", "json"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(s.success());
-        ctl.push(t.elapsed().as_secs_f64());
+        let (t, rss) = time_v(
+            etcdctl(&etcd.endpoint).args(["get", "--prefix", "/registry"]).args(["-w", "json"]),
+        );
+        ctl.push(t);
+        ctl_rss.push(rss);
+        let (t, rss) = time_v(
+            Command::new(env!("CARGO_BIN_EXE_atrest"))
+                .args(["scan", "--endpoints", &etcd.endpoint, "--config"])
+                .arg(&config)
+                .args(["--format", "json", "--output", "/dev/null", "--quiet"]),
+        );
+        bin.push(t);
+        bin_rss.push(rss);
         for (i, (_, o, verify)) in runs.iter().enumerate() {
             let t = Instant::now();
             let mut src = LiveSource::connect(o.clone()).expect("live");
@@ -285,19 +318,33 @@ fn live(snapshot: &Path, cfg: &atrest::config::EncryptionConfig, objects: u64) {
         let hi = v.iter().cloned().fold(0.0, f64::max);
         (lo, hi)
     };
+    let mib = |kib: &[u64]| {
+        let (lo, hi) = (kib.iter().min().unwrap_or(&0), kib.iter().max().unwrap_or(&0));
+        format!("{:.0}-{:.0} MiB", *lo as f64 / 1024.0, *hi as f64 / 1024.0)
+    };
     let (clo, chi) = range(&ctl);
     println!(
         "scan/live: etcdctl get --prefix /registry -w json > /dev/null: best {clo:.2}s \
-         (range {clo:.2}-{chi:.2}s over {rounds} rounds)"
+         (range {clo:.2}-{chi:.2}s over {rounds} rounds), max RSS {}",
+        mib(&ctl_rss)
+    );
+    let report = |label: &str, t: &[f64], extra: String| {
+        let (lo, hi) = range(t);
+        let ratios: Vec<f64> = t.iter().zip(&ctl).map(|(a, c)| a / c).collect();
+        let (rlo, rhi) = range(&ratios);
+        println!(
+            "scan/live ({label}): best {lo:.2}s (range {lo:.2}-{hi:.2}s), {:.0} objects/s; \
+             {rlo:.2}-{rhi:.2}x etcdctl's time in the same round{extra}",
+            objects as f64 / lo,
+        );
+    };
+    report(
+        "binary: atrest scan --endpoints --config --format json",
+        &bin,
+        format!(", max RSS {}", mib(&bin_rss)),
     );
     for ((label, _, _), t) in runs.iter().zip(&took) {
-        let (lo, hi) = range(t);
-        println!(
-            "scan/live ({label}): best {lo:.2}s (range {lo:.2}-{hi:.2}s), {:.0} objects/s, \
-             {:.2}x etcdctl's best time",
-            objects as f64 / lo,
-            lo / clo
-        );
+        report(label, t, String::new());
     }
 }
 
