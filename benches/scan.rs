@@ -213,9 +213,19 @@ fn peak_rss(dir: &Path) -> Option<(u64, u64, Duration)> {
     Some((line.rsplit(':').next()?.trim().parse().ok()?, anon, took))
 }
 
-/// Wall time and maximum RSS (KiB, `/usr/bin/time -v`) of a command whose
-/// stdout goes to /dev/null; panics when it fails.
-fn time_v(cmd: &mut Command) -> (f64, u64) {
+/// User + system CPU seconds of a process so far (`/proc/PID/stat`, in
+/// clock ticks of 1/100 s as on every Linux we run on).
+fn proc_cpu(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
+    let f: Vec<f64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    // Fields 14 and 15 of the line: utime and stime (12 and 13 after ")").
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
+/// Wall time, maximum RSS (KiB) and user + system CPU seconds (`/usr/bin/time
+/// -v`) of a command whose stdout goes to /dev/null; panics when it fails.
+fn time_v(cmd: &mut Command) -> (f64, u64, f64) {
     let program = cmd.get_program().to_owned();
     let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
     let mut t = Command::new("/usr/bin/time");
@@ -230,12 +240,15 @@ fn time_v(cmd: &mut Command) -> (f64, u64) {
     let took = start.elapsed().as_secs_f64();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    let rss = err
-        .lines()
-        .find(|l| l.contains("Maximum resident set size"))
-        .and_then(|l| l.rsplit(':').next()?.trim().parse().ok())
-        .unwrap_or(0);
-    (took, rss)
+    let field = |name: &str| -> Option<String> {
+        err.lines()
+            .find(|l| l.contains(name))
+            .and_then(|l| Some(l.rsplit(':').next()?.trim().to_string()))
+    };
+    let num = |name: &str| field(name).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let rss = field("Maximum resident set size").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let cpu = num("User time (seconds)") + num("System time (seconds)");
+    (took, rss, cpu)
 }
 
 /// Live: the same data served by a real etcd. Each round runs `etcdctl get
@@ -279,13 +292,22 @@ fn live(snapshot: &Path, cfg: &atrest::config::EncryptionConfig, objects: u64) {
     ));
     let (mut ctl, mut ctl_rss, mut bin, mut bin_rss) = (vec![], vec![], vec![], vec![]);
     let mut took: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    // CPU seconds of (client, etcd) per run.
+    let (mut ctl_cpu, mut bin_cpu) = (vec![], vec![]);
+    let mut cpu: Vec<Vec<(f64, f64)>> = vec![Vec::new(); runs.len()];
+    let etcd_pid = etcd.child.id().to_string();
+    let etcd_cpu = || proc_cpu(&etcd_pid);
+    let self_cpu = || proc_cpu("self");
     for _ in 0..rounds {
-        let (t, rss) = time_v(
+        let e0 = etcd_cpu();
+        let (t, rss, c) = time_v(
             etcdctl(&etcd.endpoint).args(["get", "--prefix", "/registry"]).args(["-w", "json"]),
         );
         ctl.push(t);
         ctl_rss.push(rss);
-        let (t, rss) = time_v(
+        ctl_cpu.push((c, etcd_cpu() - e0));
+        let e0 = etcd_cpu();
+        let (t, rss, c) = time_v(
             Command::new(env!("CARGO_BIN_EXE_atrest"))
                 .args(["scan", "--endpoints", &etcd.endpoint, "--config"])
                 .arg(&config)
@@ -293,7 +315,9 @@ fn live(snapshot: &Path, cfg: &atrest::config::EncryptionConfig, objects: u64) {
         );
         bin.push(t);
         bin_rss.push(rss);
+        bin_cpu.push((c, etcd_cpu() - e0));
         for (i, (_, o, verify)) in runs.iter().enumerate() {
+            let (e0, s0) = (etcd_cpu(), self_cpu());
             let t = Instant::now();
             let mut src = LiveSource::connect(o.clone()).expect("live");
             let n = if *verify {
@@ -310,6 +334,7 @@ fn live(snapshot: &Path, cfg: &atrest::config::EncryptionConfig, objects: u64) {
                 n
             };
             took[i].push(t.elapsed().as_secs_f64());
+            cpu[i].push((self_cpu() - s0, etcd_cpu() - e0));
             assert_eq!(n, objects);
         }
     }
@@ -322,11 +347,21 @@ fn live(snapshot: &Path, cfg: &atrest::config::EncryptionConfig, objects: u64) {
         let (lo, hi) = (kib.iter().min().unwrap_or(&0), kib.iter().max().unwrap_or(&0));
         format!("{:.0}-{:.0} MiB", *lo as f64 / 1024.0, *hi as f64 / 1024.0)
     };
+    // Median CPU seconds of the client and of etcd.
+    let median = |v: &[(f64, f64)], client: bool| {
+        let mut x: Vec<f64> = v.iter().map(|p| if client { p.0 } else { p.1 }).collect();
+        x.sort_by(f64::total_cmp);
+        x.get(x.len() / 2).copied().unwrap_or(0.0)
+    };
+    let cpus = |v: &[(f64, f64)]| {
+        format!("CPU {:.2}s client + {:.2}s etcd (medians)", median(v, true), median(v, false))
+    };
     let (clo, chi) = range(&ctl);
     println!(
         "scan/live: etcdctl get --prefix /registry -w json > /dev/null: best {clo:.2}s \
-         (range {clo:.2}-{chi:.2}s over {rounds} rounds), max RSS {}",
-        mib(&ctl_rss)
+         (range {clo:.2}-{chi:.2}s over {rounds} rounds), max RSS {}, {}",
+        mib(&ctl_rss),
+        cpus(&ctl_cpu)
     );
     let report = |label: &str, t: &[f64], extra: String| {
         let (lo, hi) = range(t);
@@ -341,10 +376,10 @@ fn live(snapshot: &Path, cfg: &atrest::config::EncryptionConfig, objects: u64) {
     report(
         "binary: atrest scan --endpoints --config --format json",
         &bin,
-        format!(", max RSS {}", mib(&bin_rss)),
+        format!(", max RSS {}, {}", mib(&bin_rss), cpus(&bin_cpu)),
     );
-    for ((label, _, _), t) in runs.iter().zip(&took) {
-        report(label, t, String::new());
+    for ((label, _, _), (t, c)) in runs.iter().zip(took.iter().zip(&cpu)) {
+        report(label, t, format!(", {}", cpus(c)));
     }
 }
 
