@@ -4,7 +4,7 @@
 //! a live scan against `etcdctl get --prefix /registry -w json > /dev/null`
 //! on the same etcd; and the binary's peak RSS (`/usr/bin/time -v`) for every
 //! cached data set. Prints a skip message when the data set is missing.
-//! `ATREST_BENCH_SCAN=live cargo bench --bench scan -- --bench` runs only the
+//! `ATREST_BENCH_SCAN=live cargo bench --bench scan` runs only the
 //! live part.
 
 use std::io;

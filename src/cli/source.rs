@@ -86,8 +86,8 @@ pub struct LiveArgs {
     pub timeout: u64,
     /// Live etcd: aim for range responses of this size (bytes, or with a
     /// KiB/MiB/GiB suffix). Fewer, larger pages are faster (etcd 3.4 walks
-    /// the rest of the range on every request); memory holds up to three
-    /// pages (one read, one queued, one arriving).
+    /// the rest of the range on every request); memory holds about four
+    /// pages (one read, one queued, one arriving and its raw bytes).
     #[arg(long, default_value = "16MiB", value_parser = parse_bytes, value_name = "SIZE")]
     pub page_bytes: u64,
 }

@@ -16,9 +16,10 @@
 //! asks again. A task on the source's own one-worker tokio runtime fetches
 //! the next page while the caller consumes the current one.
 //!
-//! **Memory bound**: at most three pages at a time (the one being consumed,
-//! one queued, one being received), each normally about `page_bytes` (16 MiB
-//! by default) and never above the receive limit: ~48 MiB typical, 3 ×
+//! **Memory bound**: at most three decoded pages at a time (the one being
+//! consumed, one queued, one being received) plus the raw bytes of the
+//! arriving one while it decodes, each normally about `page_bytes` (16 MiB by
+//! default) and never above the receive limit: ~64 MiB typical, 4 ×
 //! `receive_limit(page_bytes)` worst case.
 //!
 //! Callers (the rayon-based scanner) iterate synchronously and need no async
