@@ -4,6 +4,8 @@
 //! a live scan against `etcdctl get --prefix /registry -w json > /dev/null`
 //! on the same etcd; and the binary's peak RSS (`/usr/bin/time -v`) for every
 //! cached data set. Prints a skip message when the data set is missing.
+//! `ATREST_BENCH_SCAN=live cargo bench --bench scan` runs only the
+//! live part.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -211,6 +213,176 @@ fn peak_rss(dir: &Path) -> Option<(u64, u64, Duration)> {
     Some((line.rsplit(':').next()?.trim().parse().ok()?, anon, took))
 }
 
+/// User + system CPU seconds of a process so far (`/proc/PID/stat`, in
+/// clock ticks of 1/100 s as on every Linux we run on).
+fn proc_cpu(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
+    let f: Vec<f64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    // Fields 14 and 15 of the line: utime and stime (12 and 13 after ")").
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
+/// Wall time, maximum RSS (KiB) and user + system CPU seconds (`/usr/bin/time
+/// -v`) of a command whose stdout goes to /dev/null; panics when it fails.
+fn time_v(cmd: &mut Command) -> (f64, u64, f64) {
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut t = Command::new("/usr/bin/time");
+    t.arg("-v").arg(program).args(args);
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            t.env(k, v);
+        }
+    }
+    let start = Instant::now();
+    let out = t.stdout(Stdio::null()).stderr(Stdio::piped()).output().unwrap();
+    let took = start.elapsed().as_secs_f64();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let field = |name: &str| -> Option<String> {
+        err.lines()
+            .find(|l| l.contains(name))
+            .and_then(|l| Some(l.rsplit(':').next()?.trim().to_string()))
+    };
+    let num = |name: &str| field(name).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let rss = field("Maximum resident set size").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let cpu = num("User time (seconds)") + num("System time (seconds)");
+    (took, rss, cpu)
+}
+
+/// Live: the same data served by a real etcd. Each round runs `etcdctl get
+/// --prefix /registry -w json > /dev/null`, the `atrest scan --endpoints`
+/// binary (both with their max RSS), and the library's verify scan and bare
+/// record stream at several page sizes, so that load from other processes
+/// hits all alike; prints the best time, the range, and the range of the
+/// ratio to etcdctl's time in the same round. `ATREST_BENCH_LIVE_ROUNDS`
+/// (default 3) and `ATREST_BENCH_PAGE_MIB` (comma-separated page targets in
+/// MiB, default `16,4`) tune it.
+fn live(snapshot: &Path, cfg: &atrest::config::EncryptionConfig, objects: u64) {
+    let etcd = serve(snapshot);
+    let config = snapshot.with_file_name("config.yaml");
+    let rounds: usize =
+        std::env::var("ATREST_BENCH_LIVE_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let mibs: Vec<u64> = std::env::var("ATREST_BENCH_PAGE_MIB")
+        .ok()
+        .map(|v| v.split(',').filter_map(|m| m.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![16, 4]);
+    // (label, options, scan or only read the records)
+    let mut runs: Vec<(String, LiveOptions, bool)> = Vec::new();
+    for &mib in &mibs {
+        let o = LiveOptions {
+            endpoints: vec![etcd.endpoint.clone()],
+            page_bytes: mib << 20,
+            ..LiveOptions::default()
+        };
+        runs.push((format!("library verify scan, pages of {mib} MiB"), o.clone(), true));
+        runs.push((format!("library records only, pages of {mib} MiB"), o, false));
+    }
+    // The former fixed page of 2 500 keys (below 4 MiB at ~1.2 KiB per value).
+    runs.push((
+        "library verify scan, pages of 2500 keys".into(),
+        LiveOptions {
+            endpoints: vec![etcd.endpoint.clone()],
+            page_size: 2_500,
+            page_bytes: 0,
+            ..LiveOptions::default()
+        },
+        true,
+    ));
+    let (mut ctl, mut ctl_rss, mut bin, mut bin_rss) = (vec![], vec![], vec![], vec![]);
+    let mut took: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    // CPU seconds of (client, etcd) per run.
+    let (mut ctl_cpu, mut bin_cpu) = (vec![], vec![]);
+    let mut cpu: Vec<Vec<(f64, f64)>> = vec![Vec::new(); runs.len()];
+    let etcd_pid = etcd.child.id().to_string();
+    let etcd_cpu = || proc_cpu(&etcd_pid);
+    let self_cpu = || proc_cpu("self");
+    for _ in 0..rounds {
+        let e0 = etcd_cpu();
+        let (t, rss, c) = time_v(
+            etcdctl(&etcd.endpoint).args(["get", "--prefix", "/registry"]).args(["-w", "json"]),
+        );
+        ctl.push(t);
+        ctl_rss.push(rss);
+        ctl_cpu.push((c, etcd_cpu() - e0));
+        let e0 = etcd_cpu();
+        let (t, rss, c) = time_v(
+            Command::new(env!("CARGO_BIN_EXE_atrest"))
+                .args(["scan", "--endpoints", &etcd.endpoint, "--config"])
+                .arg(&config)
+                .args(["--format", "json", "--output", "/dev/null", "--quiet"]),
+        );
+        bin.push(t);
+        bin_rss.push(rss);
+        bin_cpu.push((c, etcd_cpu() - e0));
+        for (i, (_, o, verify)) in runs.iter().enumerate() {
+            let (e0, s0) = (etcd_cpu(), self_cpu());
+            let t = Instant::now();
+            let mut src = LiveSource::connect(o.clone()).expect("live");
+            let n = if *verify {
+                let c = scan(&mut src, cfg);
+                assert_eq!(c.verified, c.objects, "every object verifies");
+                c.objects
+            } else {
+                let q = atrest::etcd::Query::current().with_prefix(b"/registry/".to_vec());
+                let mut n = 0u64;
+                for r in src.records(&q).expect("records") {
+                    r.expect("record");
+                    n += 1;
+                }
+                n
+            };
+            took[i].push(t.elapsed().as_secs_f64());
+            cpu[i].push((self_cpu() - s0, etcd_cpu() - e0));
+            assert_eq!(n, objects);
+        }
+    }
+    let range = |v: &[f64]| {
+        let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().cloned().fold(0.0, f64::max);
+        (lo, hi)
+    };
+    let mib = |kib: &[u64]| {
+        let (lo, hi) = (kib.iter().min().unwrap_or(&0), kib.iter().max().unwrap_or(&0));
+        format!("{:.0}-{:.0} MiB", *lo as f64 / 1024.0, *hi as f64 / 1024.0)
+    };
+    // Median CPU seconds of the client and of etcd.
+    let median = |v: &[(f64, f64)], client: bool| {
+        let mut x: Vec<f64> = v.iter().map(|p| if client { p.0 } else { p.1 }).collect();
+        x.sort_by(f64::total_cmp);
+        x.get(x.len() / 2).copied().unwrap_or(0.0)
+    };
+    let cpus = |v: &[(f64, f64)]| {
+        format!("CPU {:.2}s client + {:.2}s etcd (medians)", median(v, true), median(v, false))
+    };
+    let (clo, chi) = range(&ctl);
+    println!(
+        "scan/live: etcdctl get --prefix /registry -w json > /dev/null: best {clo:.2}s \
+         (range {clo:.2}-{chi:.2}s over {rounds} rounds), max RSS {}, {}",
+        mib(&ctl_rss),
+        cpus(&ctl_cpu)
+    );
+    let report = |label: &str, t: &[f64], extra: String| {
+        let (lo, hi) = range(t);
+        let ratios: Vec<f64> = t.iter().zip(&ctl).map(|(a, c)| a / c).collect();
+        let (rlo, rhi) = range(&ratios);
+        println!(
+            "scan/live ({label}): best {lo:.2}s (range {lo:.2}-{hi:.2}s), {:.0} objects/s; \
+             {rlo:.2}-{rhi:.2}x etcdctl's time in the same round{extra}",
+            objects as f64 / lo,
+        );
+    };
+    report(
+        "binary: atrest scan --endpoints --config --format json",
+        &bin,
+        format!(", max RSS {}, {}", mib(&bin_rss), cpus(&bin_cpu)),
+    );
+    for ((label, _, _), (t, c)) in runs.iter().zip(took.iter().zip(&cpu)) {
+        report(label, t, format!(", {}", cpus(c)));
+    }
+}
+
 fn bench(c: &mut Criterion) {
     // `cargo test --all-targets` runs bench binaries without `--bench`: the
     // minutes of setup-dependent measurement belong to `cargo bench` only.
@@ -227,6 +399,13 @@ fn bench(c: &mut Criterion) {
         return;
     }
     let cfg = atrest::config::load::load_path(&dir.join("config.yaml")).expect("bench config");
+    if std::env::var("ATREST_BENCH_SCAN").is_ok_and(|v| v == "live") {
+        let info: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("info.json")).expect("info.json"))
+                .expect("info.json");
+        live(&snapshot, &cfg, info["objects"].as_u64().expect("objects"));
+        return;
+    }
     let open = || open_source(&snapshot, &OpenOptions::default()).expect("snapshot");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
@@ -265,40 +444,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("verify-snapshot-aesgcm", |b| b.iter(|| scan(open().as_mut(), &cfg)));
     g.finish();
 
-    // Live: the same data served by a real etcd.
-    let etcd = serve(&snapshot);
-    let (ctl_took, _) = best_of(2, || {
-        let s = etcdctl(&etcd.endpoint)
-            .args(["get", "--prefix", "/registry", "-w", "json"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(s.success());
-    });
-    // The default page size, and a larger one (below the 4 MiB gRPC message
-    // limit at ~1.2 KiB per value): etcd 3.4 counts the rest of the
-    // range on every paged request, so small pages cost O(n^2 / page).
-    for page_size in [LiveOptions::default().page_size, 2_500] {
-        let (live_took, live) = best_of(2, || {
-            let mut src = LiveSource::connect(LiveOptions {
-                endpoints: vec![etcd.endpoint.clone()],
-                page_size,
-                ..LiveOptions::default()
-            })
-            .expect("live");
-            scan(&mut src, &cfg)
-        });
-        assert_eq!(live.objects, count.objects);
-        println!(
-            "scan/live (page size {page_size}): verify scan {:.2}s ({:.0} objects/s) vs etcdctl get \
-             --prefix /registry -w json > /dev/null {:.2}s: {:.2}x etcdctl's time",
-            live_took.as_secs_f64(),
-            live.objects as f64 / live_took.as_secs_f64(),
-            ctl_took.as_secs_f64(),
-            live_took.as_secs_f64() / ctl_took.as_secs_f64()
-        );
-    }
-    drop(etcd);
+    live(&snapshot, &cfg, count.objects);
 
     // Peak memory of the binary for every cached data set.
     let mut sets: Vec<PathBuf> = std::fs::read_dir(cache())

@@ -84,6 +84,32 @@ pub struct LiveArgs {
     /// Live etcd: per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// Live etcd: aim for range responses of this size (bytes, or with a
+    /// KiB/MiB/GiB suffix). Fewer, larger pages are faster (etcd 3.4 walks
+    /// the rest of the range on every request); memory holds about four
+    /// pages (one read, one queued, one arriving and its raw bytes).
+    #[arg(long, default_value = "16MiB", value_parser = parse_bytes, value_name = "SIZE")]
+    pub page_bytes: u64,
+}
+
+/// `1048576`, `64KiB`, `16MiB`, `1GiB` (also `K`, `M`, `G`, binary) as bytes; at least 1.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size like 16MiB"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        other => return Err(format!("unknown unit `{other}` (use KiB, MiB or GiB)")),
+    };
+    match n.checked_mul(mul) {
+        Some(0) => Err("the page size must be at least 1 byte".into()),
+        Some(v) => Ok(v),
+        None => Err(format!("`{s}` is too large")),
+    }
 }
 
 impl SourceArgs {
@@ -125,6 +151,7 @@ impl SourceArgs {
                     password: live.password.clone(),
                     revision: live.at_revision,
                     request_timeout: Duration::from_secs(live.timeout.max(1)),
+                    page_bytes: live.page_bytes,
                     ..LiveOptions::default()
                 };
                 Ok(Box::new(LiveSource::connect(options)?))
@@ -186,5 +213,22 @@ pub fn passphrase(file: Option<&std::path::Path>) -> anyhow::Result<Option<Secre
     match std::env::var_os("ATREST_ARCHIVE_PASSPHRASE") {
         Some(v) if !v.is_empty() => Ok(Some(SecretBytes::new(v.into_encoded_bytes()))),
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn page_bytes_parse() {
+        assert_eq!(parse_bytes("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_bytes("512k"), Ok(512 << 10));
+        assert_eq!(parse_bytes("1 GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("16MB").unwrap_err().contains("unknown unit"));
+        assert!(parse_bytes("MiB").is_err());
+        assert!(parse_bytes("99999999999999GiB").unwrap_err().contains("too large"));
     }
 }

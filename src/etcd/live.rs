@@ -3,18 +3,36 @@
 //! This module owns connecting like `etcdctl` does (endpoints, TLS with
 //! kubeadm's etcd PKI, user/password) and paginated range reads pinned at one
 //! revision, so the view stays consistent while the cluster keeps writing.
-//! Memory is bounded by one page of keys. Every request has a timeout and a
-//! few retries; an unreachable cluster gives `cannot reach etcd at …: …`
-//! instead of a hang. The source owns a single-threaded tokio runtime and
-//! fetches pages on demand from a synchronous iterator, so callers (the
-//! rayon-based scanner) need no async code; it must not be used from inside
-//! another tokio runtime's async context.
+//! Every request has a timeout and a few retries; an unreachable cluster
+//! gives `cannot reach etcd at …: …` instead of a hang.
+//!
+//! Pages are sized in bytes, not keys: etcd 3.4 walks the whole rest of the
+//! range in its index on every paged request, so many small pages cost
+//! O(n²/page). The first request asks for a few keys; each next one asks for
+//! as many keys as fit [`LiveOptions::page_bytes`] at the bytes per key seen
+//! in the last page (at most 8× the last request and
+//! [`LiveOptions::page_size`] keys). The client's receive limit is 4× the
+//! target ([`receive_limit`]); a response above it halves the request and
+//! asks again. A task on the source's own one-worker tokio runtime fetches
+//! the next page while the caller consumes the current one.
+//!
+//! **Memory bound**: at most three decoded pages at a time (the one being
+//! consumed, one queued, one being received) plus the raw bytes of the
+//! arriving one while it decodes, each normally about `page_bytes` (16 MiB by
+//! default) and never above the receive limit: ~64 MiB typical, 4 ×
+//! `receive_limit(page_bytes)` worst case.
+//!
+//! Callers (the rayon-based scanner) iterate synchronously and need no async
+//! code; the source must not be used from inside another tokio runtime's
+//! async context.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, TlsOptions};
+use etcd_client::{
+    Certificate, Client, ConnectOptions, GetOptions, Identity, KvClient, TlsOptions,
+};
+use tokio::sync::mpsc;
 
 use super::{Query, Record, RecordSource, Records, SourceError, SourceInfo, SourceKind, View};
 
@@ -35,8 +53,11 @@ pub struct LiveOptions {
     pub password: Option<String>,
     /// Read at this revision instead of the current one.
     pub revision: Option<i64>,
-    /// Keys per range request.
+    /// The most keys per range request (with `page_bytes` 0: the keys of
+    /// every request).
     pub page_size: i64,
+    /// Target bytes per range response; 0 sizes pages by `page_size` only.
+    pub page_bytes: u64,
     /// Timeout for connecting.
     pub connect_timeout: Duration,
     /// Timeout for each request.
@@ -55,6 +76,8 @@ impl std::fmt::Debug for LiveOptions {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("revision", &self.revision)
+            .field("page_size", &self.page_size)
+            .field("page_bytes", &self.page_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -69,7 +92,8 @@ impl Default for LiveOptions {
             user: None,
             password: None,
             revision: None,
-            page_size: 500,
+            page_size: 100_000,
+            page_bytes: 16 << 20,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             retries: 2,
@@ -188,7 +212,9 @@ impl LiveSource {
             (None, Some(_)) => return Err(live("--password needs --user".into())),
             (None, None) => {}
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("atrest-etcd")
             .enable_all()
             .build()
             .map_err(|e| live(format!("cannot start the I/O runtime: {e}")))?;
@@ -251,46 +277,103 @@ impl LiveSource {
         Ok(LiveSource { rt, client, options, info, label })
     }
 
-    fn fetch(
+    /// The KV client with a receive limit that fits the largest page.
+    fn kv(&self) -> KvClient {
+        self.client.kv_client().max_decoding_message_size(receive_limit(self.options.page_bytes))
+    }
+}
+
+/// The receive limit for responses of about `page_bytes`: four times the
+/// target (a page can overshoot when values grow along the range), at least
+/// gRPC's usual 4 MiB, at most 1 GiB.
+pub fn receive_limit(page_bytes: u64) -> usize {
+    let l = page_bytes.saturating_mul(4).clamp(4 << 20, 1 << 30);
+    usize::try_from(l).unwrap_or(1 << 30)
+}
+
+/// Keys in the first request of a byte-sized scan (no estimate yet).
+const FIRST_PAGE_KEYS: i64 = 256;
+/// A page asks for at most this many times the keys of the previous one.
+const GROWTH: i64 = 8;
+/// Protobuf framing per key-value in a range response (revisions, version,
+/// lease, tags and lengths), for the bytes-per-key estimate.
+const KV_OVERHEAD: u64 = 32;
+
+/// Keys to ask for next: what fits `page_bytes` at the bytes per key of the
+/// last page, at most `GROWTH` times the last request and `max_keys`.
+fn next_limit(page_bytes: u64, max_keys: i64, last_limit: i64, keys: usize, bytes: u64) -> i64 {
+    let max_keys = max_keys.max(1);
+    if page_bytes == 0 {
+        return max_keys;
+    }
+    if keys == 0 {
+        return last_limit.clamp(1, max_keys);
+    }
+    let per_key = (bytes / keys as u64).max(1);
+    let fit = i64::try_from(page_bytes / per_key).unwrap_or(i64::MAX);
+    fit.min(last_limit.saturating_mul(GROWTH)).clamp(1, max_keys)
+}
+
+/// Whether `e` is the client refusing a response above its receive limit.
+fn too_large(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s)
+        if s.code() == tonic::Code::OutOfRange && s.message().contains("message length too large"))
+}
+
+/// What one scan reads and how.
+struct Plan {
+    kv: KvClient,
+    end: Vec<u8>,
+    revision: i64,
+    page_bytes: u64,
+    max_keys: i64,
+    timeout: Duration,
+    retries: u32,
+    label: String,
+}
+
+/// One message from the fetch task to the iterator.
+enum Msg {
+    Page(Vec<Record<'static>>),
+    Failed(SourceError),
+    End,
+}
+
+impl Plan {
+    /// One range request from `from` with at most `*limit` keys, with
+    /// timeouts and retries; a response above the receive limit halves
+    /// `*limit` and asks again.
+    async fn fetch(
         &mut self,
         from: &[u8],
-        end: &[u8],
-        revision: i64,
+        limit: &mut i64,
     ) -> Result<(Vec<Record<'static>>, bool), SourceError> {
         let mut attempt = 0;
         loop {
             let opts = GetOptions::new()
-                .with_range(end.to_vec())
-                .with_revision(revision)
-                .with_limit(self.options.page_size.max(1));
-            let timeout = self.options.request_timeout;
-            let client = &mut self.client;
-            let r = self.rt.block_on(async {
-                tokio::time::timeout(timeout, client.get(from.to_vec(), Some(opts))).await
-            });
+                .with_range(self.end.clone())
+                .with_revision(self.revision)
+                .with_limit(*limit);
+            let r =
+                tokio::time::timeout(self.timeout, self.kv.get(from.to_vec(), Some(opts))).await;
             let err = match r {
                 Ok(Ok(mut resp)) => {
                     let more = resp.more();
-                    let recs = resp
-                        .take_kvs()
-                        .into_iter()
-                        .map(|kv| {
-                            let (c, m, v, l) =
-                                (kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease());
-                            let (key, value) = kv.into_key_value();
-                            Record {
-                                key: key.into(),
-                                value: value.into(),
-                                create_revision: c,
-                                mod_revision: m,
-                                version: v,
-                                lease: l,
-                                sub_revision: 0,
-                                tombstone: false,
-                            }
-                        })
-                        .collect();
+                    let recs = resp.take_kvs().into_iter().map(record).collect();
                     return Ok((recs, more));
+                }
+                Ok(Err(e)) if too_large(&e) && *limit > 1 => {
+                    *limit = (*limit / 2).max(1);
+                    continue;
+                }
+                Ok(Err(e)) if too_large(&e) => {
+                    return Err(SourceError::Live {
+                        endpoints: self.label.clone(),
+                        detail: format!(
+                            "one key-value is larger than the receive limit: {}; raise --page-bytes",
+                            describe(&e)
+                        ),
+                    });
                 }
                 Ok(Err(e)) if !retryable(&e) => {
                     return Err(SourceError::Live {
@@ -299,47 +382,118 @@ impl LiveSource {
                     });
                 }
                 Ok(Err(e)) => describe(&e),
-                Err(_) => format!("no answer within {timeout:?}"),
+                Err(_) => format!("no answer within {:?}", self.timeout),
             };
-            if attempt >= self.options.retries {
+            if attempt >= self.retries {
                 return Err(SourceError::Unreachable {
                     endpoints: self.label.clone(),
                     detail: err,
                 });
             }
             attempt += 1;
-            std::thread::sleep(Duration::from_millis(200 << attempt.min(4)));
+            tokio::time::sleep(Duration::from_millis(200 << attempt.min(4))).await;
+        }
+    }
+
+    /// Fetches every page from `start`, one ahead of the consumer: `tx` holds
+    /// one page, so at most one page waits while the next one is received.
+    async fn run(mut self, start: Vec<u8>, tx: mpsc::Sender<Msg>) {
+        let mut from = start;
+        let mut limit = if self.page_bytes == 0 {
+            self.max_keys.max(1)
+        } else {
+            FIRST_PAGE_KEYS.min(self.max_keys).max(1)
+        };
+        loop {
+            let (recs, more) = match self.fetch(&from, &mut limit).await {
+                Ok(x) => x,
+                Err(e) => {
+                    let _ = tx.send(Msg::Failed(e)).await;
+                    return;
+                }
+            };
+            let bytes: u64 =
+                recs.iter().map(|r| (r.key.len() + r.value.len()) as u64 + KV_OVERHEAD).sum();
+            limit = next_limit(self.page_bytes, self.max_keys, limit, recs.len(), bytes);
+            let next = match (more, recs.last()) {
+                (true, Some(last)) => {
+                    let mut k = last.key.to_vec();
+                    k.push(0);
+                    Some(k)
+                }
+                _ => None,
+            };
+            if !recs.is_empty() && tx.send(Msg::Page(recs)).await.is_err() {
+                return;
+            }
+            match next {
+                Some(k) => from = k,
+                None => {
+                    let _ = tx.send(Msg::End).await;
+                    return;
+                }
+            }
         }
     }
 }
 
-struct Pages<'s> {
-    src: &'s mut LiveSource,
-    next_key: Option<Vec<u8>>,
-    end: Vec<u8>,
-    revision: i64,
-    buf: VecDeque<Record<'static>>,
+fn record(kv: etcd_client::KeyValue) -> Record<'static> {
+    let (c, m, v, l) = (kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease());
+    let (key, value) = kv.into_key_value();
+    Record {
+        key: key.into(),
+        value: value.into(),
+        create_revision: c,
+        mod_revision: m,
+        version: v,
+        lease: l,
+        sub_revision: 0,
+        tombstone: false,
+    }
 }
 
-impl Iterator for Pages<'_> {
+/// The consumer side: pages arrive from the fetch task on the source's runtime.
+struct Pages {
+    rx: mpsc::Receiver<Msg>,
+    buf: std::vec::IntoIter<Record<'static>>,
+    task: tokio::task::JoinHandle<()>,
+    done: bool,
+    label: String,
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Iterator for Pages {
     type Item = Result<Record<'static>, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(r) = self.buf.pop_front() {
+            if let Some(r) = self.buf.next() {
                 return Some(Ok(r));
             }
-            let from = self.next_key.take()?;
-            match self.src.fetch(&from, &self.end, self.revision) {
-                Ok((recs, more)) => {
-                    if more && let Some(last) = recs.last() {
-                        let mut k = last.key.to_vec();
-                        k.push(0);
-                        self.next_key = Some(k);
-                    }
-                    self.buf.extend(recs);
+            if self.done {
+                return None;
+            }
+            match self.rx.blocking_recv() {
+                Some(Msg::Page(p)) => self.buf = p.into_iter(),
+                Some(Msg::End) => self.done = true,
+                Some(Msg::Failed(e)) => {
+                    self.done = true;
+                    return Some(Err(e));
                 }
-                Err(e) => return Some(Err(e)),
+                // The task ended without saying so (it panicked): never a
+                // silently short scan.
+                None => {
+                    self.done = true;
+                    return Some(Err(SourceError::Live {
+                        endpoints: self.label.clone(),
+                        detail: "the page fetcher stopped before the end of the range".into(),
+                    }));
+                }
             }
         }
     }
@@ -363,12 +517,24 @@ impl RecordSource for LiveSource {
         } else {
             (query.prefix.clone(), prefix_range_end(&query.prefix))
         };
-        Ok(super::owned_records(Pages {
-            src: self,
-            next_key: Some(start),
+        let plan = Plan {
+            kv: self.kv(),
             end,
             revision,
-            buf: VecDeque::new(),
+            page_bytes: self.options.page_bytes,
+            max_keys: self.options.page_size,
+            timeout: self.options.request_timeout,
+            retries: self.options.retries,
+            label: self.label.clone(),
+        };
+        let (tx, rx) = mpsc::channel(1);
+        let task = self.rt.spawn(plan.run(start, tx));
+        Ok(super::owned_records(Pages {
+            rx,
+            buf: Vec::new().into_iter(),
+            task,
+            done: false,
+            label: self.label.clone(),
         }))
     }
 }
@@ -383,5 +549,27 @@ mod tests {
         assert_eq!(prefix_range_end(b"a\xff"), b"b");
         assert_eq!(prefix_range_end(b"\xff\xff"), vec![0]);
         assert_eq!(prefix_range_end(b""), vec![0]);
+    }
+
+    #[test]
+    fn page_limits_follow_bytes_per_key() {
+        // 1000 keys of 1 KiB in the last page, 16 MiB target: 16 384 keys,
+        // but at most 8x the last request.
+        assert_eq!(next_limit(16 << 20, 100_000, 256, 256, 256 * 1024), 2048);
+        assert_eq!(next_limit(16 << 20, 100_000, 2048, 2048, 2048 * 1024), 16_384);
+        // Capped by page_size; never below one key.
+        assert_eq!(next_limit(16 << 20, 5000, 2048, 2048, 2048 * 1024), 5000);
+        assert_eq!(next_limit(100, 100_000, 10, 10, 10 * 4096), 1);
+        // Byte target 0: every request has page_size keys.
+        assert_eq!(next_limit(0, 500, 1, 1, 10), 500);
+        // An empty page keeps the last limit.
+        assert_eq!(next_limit(1 << 20, 500, 40, 0, 0), 40);
+    }
+
+    #[test]
+    fn receive_limit_is_four_pages_within_bounds() {
+        assert_eq!(receive_limit(16 << 20), 64 << 20);
+        assert_eq!(receive_limit(0), 4 << 20);
+        assert_eq!(receive_limit(u64::MAX), 1 << 30);
     }
 }
