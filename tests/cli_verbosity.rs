@@ -5,6 +5,8 @@
 //! --verbose: stderr also has details (what was opened, which key name read a
 //! value, timing), never key material or plaintext.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -324,4 +326,25 @@ fn help_documents_the_flags() {
         let help = String::from_utf8(atrest(&[sub, "--help"]).stdout).unwrap();
         assert!(help.contains("-q, --quiet") && help.contains("-v, --verbose"), "{sub}: {help}");
     }
+}
+
+#[test]
+fn a_live_etcd_source_says_what_it_opened() {
+    let mut etcd = support::etcd::Etcd::start();
+    etcd.ctl(&["put", "/registry/configmaps/default/v", "{}"]);
+    let endpoint = format!("http://{}", etcd.endpoint);
+    let args = ["records", "--endpoints", &endpoint, "--prefix", "/registry/"];
+    let normal = atrest(&args);
+    let quiet = atrest(&with(&args, "-q").iter().map(String::as_str).collect::<Vec<_>>());
+    let verbose = atrest(&with(&args, "-v").iter().map(String::as_str).collect::<Vec<_>>());
+    etcd.stop();
+    assert_eq!(normal.status.code(), Some(0), "{}", err(&normal));
+    assert_eq!(err(&normal), "");
+    assert_eq!(err(&quiet), "");
+    assert_eq!(quiet.stdout, normal.stdout);
+    assert_eq!(verbose.stdout, normal.stdout);
+    let v = err(&verbose);
+    assert!(v.contains(&format!("atrest: opened {endpoint} in ")), "{v}");
+    assert!(v.contains(": Live, revision "), "{v}");
+    assert!(v.contains("atrest: listed 1 records (0 tombstones, 0 unreadable) in "), "{v}");
 }
