@@ -137,10 +137,59 @@ fn the_command_uses_only_flags_of_atrest_scan() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// The one `cargo build` command of `file`, from `RUSTFLAGS=` to `--bin atrest`.
+fn build_command(file: &str) -> String {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("cargo build")).collect();
+    assert_eq!(lines.len(), 1, "{file}: exactly one cargo build line: {lines:?}");
+    let line = lines[0];
+    let start = line.find("RUSTFLAGS=").unwrap_or_else(|| panic!("{file}: no RUSTFLAGS: {line}"));
+    let end = line.find("--bin atrest").unwrap_or_else(|| panic!("{file}: no --bin atrest"));
+    line[start..end + "--bin atrest".len()].to_string()
+}
+
 #[test]
-fn dockerfile_builds_a_static_binary() {
+fn dockerfile_builds_exactly_what_check_static_verified() {
+    let docker = build_command("deploy/Dockerfile");
+    assert_eq!(docker, build_command("deploy/check-static"), "the two must not drift");
+    for part in ["-C target-feature=+crt-static", "--release", "--locked"] {
+        assert!(docker.contains(part), "{part}: {docker}");
+    }
+    assert!(docker.contains("--target x86_64-unknown-linux-gnu"), "{docker}");
     let d = std::fs::read_to_string("deploy/Dockerfile").unwrap();
-    assert!(d.contains("x86_64-unknown-linux-musl"));
-    assert!(d.contains("distroless/static"));
+    let from: Vec<&str> = d.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(from.len(), 2, "{from:?}");
+    // A glibc (Debian) build stage on the crate's minimum Rust version.
+    let manifest = std::fs::read_to_string("Cargo.toml").unwrap();
+    let msrv = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("rust-version in Cargo.toml")
+        .trim_matches('"');
+    assert_eq!(from[0], format!("FROM rust:{msrv}-bookworm AS build"));
+    assert!(from[1].starts_with("FROM gcr.io/distroless/static-debian12"), "{}", from[1]);
+    // The binary that command builds is the one the image runs.
+    assert!(d.contains("strip -o /atrest target/x86_64-unknown-linux-gnu/release/atrest"));
+    assert!(d.contains("COPY --from=build /atrest /usr/local/bin/atrest"));
     assert!(d.contains("ENTRYPOINT [\"/usr/local/bin/atrest\"]"));
+    // check-static builds from the Dockerfile's own COPY lines, not a list of its own.
+    let script = std::fs::read_to_string("deploy/check-static").unwrap();
+    assert!(
+        script.contains("/^COPY [^-]/p' deploy/Dockerfile"),
+        "check-static reads the COPY lines"
+    );
+}
+
+#[test]
+fn the_cronjob_names_etcd_by_ip() {
+    // deploy/README.md: a static glibc binary resolves names only through
+    // /etc/hosts and DNS; kubeadm's etcd listens on 127.0.0.1, so no name is needed.
+    let m = manifest();
+    let c = &seq(get(pod_spec(&m), &["containers"]))[0];
+    let args: Vec<&str> = seq(get(c, &["args"])).iter().map(str_of).collect();
+    let i = args.iter().position(|a| *a == "--endpoints").expect("--endpoints");
+    for endpoint in args[i + 1].split(',') {
+        let host = endpoint.trim_start_matches("https://").rsplit_once(':').unwrap().0;
+        assert!(host.parse::<std::net::IpAddr>().is_ok(), "{endpoint} is not an IP");
+    }
 }

@@ -1,7 +1,12 @@
 //! `atrest completions`: shell completion scripts (clap_complete).
 
+use std::io::Write as _;
+
+use anyhow::Context as _;
 use clap::{CommandFactory, ValueEnum};
 use clap_complete::Shell;
+
+use super::ui::Ui;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ShellArg {
@@ -30,14 +35,17 @@ pub struct Args {
     shell: ShellArg,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     let shell = match args.shell {
         ShellArg::Bash => Shell::Bash,
         ShellArg::Zsh => Shell::Zsh,
         ShellArg::Fish => Shell::Fish,
     };
     let mut cmd = super::Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "atrest", &mut script);
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(shell, &mut cmd, "atrest", &mut out);
+    out.write_all(&script).and_then(|()| out.flush()).context("cannot write to stdout")?;
+    ui.detail(format_args!("{shell} completion script: {} bytes", script.len()));
     Ok(super::EXIT_OK)
 }

@@ -8,6 +8,7 @@ use atrest::crypto::{Chain, KeyUsed};
 use super::encrypt::{read_input, resource_for_key, write_output};
 use super::inspect::etcdctl_json;
 use super::source::{KeyArchiveArgs, load_config_for_reading};
+use super::ui::Ui;
 
 /// Decrypt a value stored in etcd, with the keys of an EncryptionConfiguration.
 ///
@@ -21,9 +22,9 @@ use super::source::{KeyArchiveArgs, load_config_for_reading};
 /// `etcdctl get KEY -w json`, whose output is also accepted as input and then
 /// supplies the etcd key too).
 ///
-/// With --verbose, stderr says which provider and key read the value and
-/// whether it is stale (kube-apiserver rewrites stale values with the first
-/// provider/key on the next update).
+/// With --verbose (global flag), stderr says which provider and key read the
+/// value and whether it is stale (kube-apiserver rewrites stale values with
+/// the first provider/key on the next update).
 ///
 /// Exit codes: 0 decrypted; 1 nothing could decrypt it (wrong key, tampered
 /// or truncated value, value moved from another etcd key, unknown prefix);
@@ -55,14 +56,11 @@ pub struct Args {
     /// --print-value-only` adds). Off by default: values are binary.
     #[arg(long)]
     strip_newline: bool,
-    /// Say on stderr which provider/key read the value and whether it is stale.
-    #[arg(long, short)]
-    verbose: bool,
     #[command(flatten)]
     archive: KeyArchiveArgs,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     let mut cfg = load_config_for_reading(&args.config)?;
     args.archive.apply(&mut cfg)?;
     let raw = read_input(args.input.as_deref())?;
@@ -79,14 +77,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         value.pop();
     }
     let gr = resource_for_key(&etcd_key, &args.prefix)?;
+    ui.detail(format_args!(
+        "config {}; {} bytes from {}; etcd key {etcd_key} ({gr})",
+        args.config.display(),
+        value.len(),
+        args.input.as_ref().map_or("stdin".into(), |p| p.display().to_string())
+    ));
     let chain = Chain::for_resource(&cfg, &gr)
         .with_context(|| format!("cannot build the providers for {gr}"))?;
     match chain.open(&value, etcd_key.as_bytes()) {
         Ok(opened) => {
             write_output(args.output.as_deref(), &opened.plaintext)?;
-            if args.verbose {
-                eprintln!("atrest: {etcd_key} ({gr}): {}", describe(&opened.key, opened.stale));
-            }
+            ui.detail(format_args!("{etcd_key} ({gr}): {}", describe(&opened.key, opened.stale)));
             Ok(super::EXIT_OK)
         }
         Err(e) => {

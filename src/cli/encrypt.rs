@@ -11,6 +11,8 @@ use anyhow::Context;
 use atrest::config::{EncryptionConfig, GroupResource};
 use atrest::crypto::Chain;
 
+use super::ui::Ui;
+
 /// Encrypt a plaintext object value as kube-apiserver would store it in etcd.
 ///
 /// Reads the plaintext (the object as kube-apiserver encodes it: protobuf
@@ -49,19 +51,34 @@ pub struct Args {
     output: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     let cfg = load_config(&args.config)?;
     let gr = resource_for_key(&args.etcd_key, &args.prefix)?;
     let chain = Chain::for_resource(&cfg, &gr)
         .with_context(|| format!("cannot build the providers for {gr}"))?;
     if !chain.is_covered() {
-        eprintln!("atrest: note: {gr} is not covered by the config; the value stays plaintext");
+        ui.note(format_args!("{gr} is not covered by the config; the value stays plaintext"));
     }
     let plaintext = read_input(args.input.as_deref())?;
     let stored = chain
         .seal(&plaintext, args.etcd_key.as_bytes())
         .with_context(|| format!("cannot encrypt for {gr}"))?;
     write_output(args.output.as_deref(), &stored)?;
+    if ui.verbose() {
+        let written_by = match atrest::format::prefix::parse(&stored) {
+            atrest::format::prefix::StoredValue::Encrypted { kind, name, .. } => {
+                format!("{}/{}", kind.as_str(), String::from_utf8_lossy(name))
+            }
+            _ => "identity (plaintext)".into(),
+        };
+        ui.detail(format_args!(
+            "config {}; {} ({gr}): {} plaintext bytes stored as {} bytes by {written_by}",
+            args.config.display(),
+            args.etcd_key,
+            plaintext.len(),
+            stored.len()
+        ));
+    }
     Ok(super::EXIT_OK)
 }
 

@@ -14,6 +14,7 @@ use atrest::fsutil::{WriteOptions, write_atomic};
 use atrest::kube::{self, Extracted, KeyMapper, RenderOptions};
 
 use super::source::{KeyArchiveArgs, SourceArgs, load_config_for_reading};
+use super::ui::Ui;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OutputFormat {
@@ -86,8 +87,8 @@ pub struct Args {
 }
 
 /// Usage errors and missing keys: exit 2.
-fn find(args: &Args, key: &str) -> anyhow::Result<Record<'static>> {
-    let mut source = args.source.open()?;
+fn find(args: &Args, key: &str, ui: &Ui) -> anyhow::Result<Record<'static>> {
+    let mut source = args.source.open(ui)?;
     let has_history = source.info().has_history;
     let what = args.source.describe();
     let query = match (args.revision, has_history) {
@@ -134,7 +135,7 @@ fn find(args: &Args, key: &str) -> anyhow::Result<Record<'static>> {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     let key = args.source.etcd_key.clone().context(
         "--etcd-key is required: the object's etcd key, e.g. /registry/secrets/default/s1",
     )?;
@@ -143,14 +144,27 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let object = KeyMapper::new(&args.prefix)
         .parse(key.as_bytes())
         .map_err(|e| anyhow!("{key} is not an API object's key under {}: {e}", args.prefix))?;
-    let record = find(&args, &key)?;
+    let record = find(&args, &key, ui)?;
+    ui.detail(format_args!(
+        "found {key} at revision {} ({} bytes stored)",
+        record.mod_revision,
+        record.value.len()
+    ));
     let chain = Chain::for_resource(&config, &object.group_resource).map_err(|e| {
         anyhow!("cannot use the config's providers for {}: {e}", object.group_resource)
     })?;
     let mut plausible =
         |o: &atrest::crypto::Opened| o.key.authenticates() || kube::is_plausible(&o.plaintext);
     let mut opened = match chain.open_checked(&record.value, key.as_bytes(), &mut plausible) {
-        Ok(o) => o,
+        Ok(o) => {
+            ui.detail(format_args!(
+                "{key} ({}) read with {} from config {}",
+                object.group_resource,
+                o.key,
+                args.config.display()
+            ));
+            o
+        }
         Err(e) => {
             eprintln!(
                 "atrest: {key} (revision {}) does not decrypt with {}: {e}",
@@ -173,8 +187,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 }
             }),
             Ok(Extracted::Raw(enc)) => {
-                eprintln!(
-                    "atrest: note: {key} is a {} object ({}) that atrest does not decode; \
+                ui.note(format_args!(
+                    "{key} is a {} object ({}) that atrest does not decode; \
                      printing the decrypted bytes as stored",
                     enc.name(),
                     match &enc {
@@ -183,7 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                         }
                         _ => "no type".into(),
                     }
-                );
+                ));
                 Ok(std::mem::take(&mut opened.plaintext))
             }
             Err(e) => Err(format!("{key} decrypted, but does not decode: {e}; use -o raw")),
@@ -208,10 +222,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     bytes.zeroize();
     written?;
     if opened.stale {
-        eprintln!(
-            "atrest: note: {key} is stale (read with {}, not the config's first key)",
+        ui.note(format_args!(
+            "{key} is stale (read with {}, not the config's first key)",
             describe_key(&opened.key)
-        );
+        ));
+    }
+    if let Some(p) = &args.output {
+        ui.detail(format_args!("wrote {} (mode 0600)", p.display()));
     }
     Ok(super::EXIT_OK)
 }

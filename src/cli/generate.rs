@@ -9,6 +9,7 @@ use atrest::config::load::content_hash;
 use atrest::fsutil::{WriteOptions, write_atomic};
 
 use super::EXIT_OK;
+use super::ui::Ui;
 
 /// A provider name on the command line.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -86,7 +87,7 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args, ui: &Ui) -> Result<u8> {
     let mut opts = GenerateOptions::new(Date::today());
     opts.providers = args.providers.iter().map(|p| (*p).into()).collect();
     opts.resources =
@@ -96,6 +97,11 @@ pub fn run(args: Args) -> Result<u8> {
     opts.kms_endpoint = args.kms_endpoint;
     opts.identity_fallback = args.identity_fallback;
     let text = generate(&opts, &mut os_random)?;
+    ui.detail(format_args!(
+        "generated {} provider(s) for {} with fresh keys from the OS RNG, checked as `atrest validate` does",
+        opts.providers.len().max(1),
+        opts.resources.join(",")
+    ));
     match &args.output {
         None => {
             let mut out = std::io::stdout().lock();

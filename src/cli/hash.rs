@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use atrest::config::load::content_hash;
 
 use super::EXIT_OK;
+use super::ui::Ui;
 
 /// Print sha256:<hex> of a file's bytes.
 ///
@@ -27,10 +28,11 @@ pub struct Args {
     pub files: Vec<PathBuf>,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args, ui: &Ui) -> Result<u8> {
     let many = args.files.len() > 1;
     for f in &args.files {
         let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+        ui.detail(format_args!("{}: {} bytes", f.display(), bytes.len()));
         if many {
             outln!("{}  {}", content_hash(&bytes), f.display())?;
         } else {

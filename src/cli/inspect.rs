@@ -9,6 +9,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::encrypt::{read_input, resource_for_key};
+use super::ui::Ui;
 
 /// Describe a value stored in etcd, without keys: encrypted or not, by which
 /// provider and key (or KMS provider) name, and for plaintext its encoding
@@ -45,12 +46,21 @@ enum Format {
     Json,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     let raw = read_input(args.input.as_deref())?;
     let (etcd_key, value) = match etcdctl_json(&raw) {
         Some(kv) => (Some(kv.key), kv.value),
         None => (None, raw),
     };
+    ui.detail(format_args!(
+        "{} bytes from {}{}",
+        value.len(),
+        args.input.as_ref().map_or("stdin".into(), |p| p.display().to_string()),
+        match &etcd_key {
+            Some(k) => format!(" (etcdctl -w json output for {k})"),
+            None => " (raw stored value)".into(),
+        }
+    ));
     let mut report = describe(&value);
     if let Some(k) = &etcd_key {
         report["etcd_key"] = json!(k);

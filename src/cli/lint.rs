@@ -8,6 +8,7 @@ use atrest::config::lint::{self, Finding, Severity};
 use atrest::config::lint_report;
 use serde_json::Value;
 
+use super::ui::Ui;
 use super::{EXIT_FINDINGS, EXIT_INPUT, EXIT_OK};
 
 /// Output format.
@@ -100,7 +101,7 @@ fn render_text(file: &str, findings: &[Finding]) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args, ui: &Ui) -> Result<u8> {
     let opts = super::validate::load_options(args.kube_version, &args.feature_gates, false)?;
     let level = match args.fail_on {
         Level::Info => Severity::Info,
@@ -112,7 +113,14 @@ pub fn run(args: Args) -> Result<u8> {
     for path in &args.files {
         let name = path.display().to_string();
         match lint::lint_path(path, &opts) {
-            Ok(findings) => results.push((name, findings)),
+            Ok(findings) => {
+                ui.detail(format_args!(
+                    "{name}: linted as for kube-apiserver {}: {} finding(s)",
+                    opts.kube_version,
+                    findings.len()
+                ));
+                results.push((name, findings))
+            }
             Err(e) => {
                 eprintln!("{name}: cannot read: {e}");
                 unreadable = true;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::CommandFactory;
 
+use super::ui::Ui;
+
 /// Write the manual pages: atrest.1 and one page per subcommand
 /// (atrest-scan.1, atrest-rotate-status.1, ...).
 ///
@@ -25,7 +27,7 @@ pub struct Args {
     out_dir: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     let cmd = super::Cli::command();
     let Some(dir) = args.out_dir else {
         let mut out = std::io::stdout().lock();
@@ -41,6 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     clap_mangen::generate_to(cmd, &dir)
         .with_context(|| format!("cannot write pages into {}", dir.display()))?;
     pages.sort();
+    ui.detail(format_args!("wrote {} pages into {}", pages.len(), dir.display()));
     for p in pages {
         outln!("{}", dir.join(p).display())?;
     }

@@ -38,8 +38,11 @@ mod scan;
 mod source;
 
 mod rotate;
+mod ui;
 mod validate;
 mod yaml;
+
+use ui::{Ui, Verbosity};
 
 /// Exit code: the check passed.
 #[allow(dead_code)]
@@ -54,10 +57,48 @@ pub const EXIT_INPUT: u8 = 2;
 /// EncryptionConfiguration files, and prove what etcd really stores.
 #[derive(Parser)]
 #[command(name = "atrest", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 success, 1 check failed (findings), 2 unusable input.")]
+#[command(after_help = "\
+Exit codes: 0 success, 1 check failed (findings), 2 unusable input.
+
+--quiet and --verbose work with every subcommand, before or after its name:
+  --quiet    stderr has errors and warnings only: no progress bar, notes,
+             hints; stdout and the exit code do not change
+  --verbose  stderr also says what was opened, which provider/key name read
+             a value, and how long it took (never keys or plaintext)
+
+Example: atrest scan /backup/snapshot.db --config enc.yaml --quiet")]
 pub(crate) struct Cli {
+    /// Errors and warnings only on stderr (no progress bar, notes or hints);
+    /// stdout and the exit code do not change.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More on stderr: what was opened, which provider/key name read a value,
+    /// timing (never keys or plaintext); scan's text report lists every object.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Command {
+    /// The subcommand's name, for messages.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Scan(_) => "scan",
+            Command::Extract(_) => "extract",
+            Command::Validate(_) => "validate",
+            Command::Lint(_) => "lint",
+            Command::Generate(_) => "generate",
+            Command::Rotate(_) => "rotate",
+            Command::Encrypt(_) => "encrypt",
+            Command::Decrypt(_) => "decrypt",
+            Command::Inspect(_) => "inspect",
+            Command::Records(_) => "records",
+            Command::Hash(_) => "hash",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -80,34 +121,54 @@ enum Command {
 /// Parses arguments, runs the subcommand and maps the outcome to an exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Encrypt(a) => encrypt::run(a),
-        Command::Decrypt(a) => decrypt::run(a),
-        Command::Inspect(a) => inspect::run(a),
-        Command::Validate(a) => validate::run(a),
-        Command::Lint(a) => lint::run(a),
-        Command::Generate(a) => generate::run(a),
-        Command::Hash(a) => hash::run(a),
-        Command::Records(a) => records::run(a),
-        Command::Scan(a) => scan::run(*a),
-
-        Command::Rotate(a) => rotate::run(a),
-        Command::Completions(a) => completions::run(a),
-        Command::Man(a) => man::run(a),
-
-        Command::Extract(a) => extract::run(*a),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(err) if broken_pipe(&err) => ExitCode::from(EXIT_OK),
-        Err(err) => {
-            eprintln!("atrest: error: {}", error_line(&err));
-            if let Some(hint) = error_hint(&err) {
-                eprintln!("hint: {hint}");
-            }
-            ExitCode::from(EXIT_INPUT)
-        }
+    if cli.quiet && cli.verbose {
+        // clap checks the conflict only where both flags were given on the
+        // same level (`atrest -q scan -v` passes it): the same usage error.
+        use clap::CommandFactory as _;
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "the argument '--quiet' cannot be used with '--verbose'",
+            )
+            .exit();
     }
+    let ui = Ui::new(match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    });
+    let name = cli.command.name();
+    let result = match cli.command {
+        Command::Encrypt(a) => encrypt::run(a, &ui),
+        Command::Decrypt(a) => decrypt::run(a, &ui),
+        Command::Inspect(a) => inspect::run(a, &ui),
+        Command::Validate(a) => validate::run(a, &ui),
+        Command::Lint(a) => lint::run(a, &ui),
+        Command::Generate(a) => generate::run(a, &ui),
+        Command::Hash(a) => hash::run(a, &ui),
+        Command::Records(a) => records::run(a, &ui),
+        Command::Scan(a) => scan::run(*a, &ui),
+        Command::Rotate(a) => rotate::run(a, &ui),
+        Command::Completions(a) => completions::run(a, &ui),
+        Command::Man(a) => man::run(a, &ui),
+        Command::Extract(a) => extract::run(*a, &ui),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(err) if broken_pipe(&err) => EXIT_OK,
+        Err(err) => {
+            // A message may carry its own `hint:` lines (see source.rs).
+            let line = error_line(&err);
+            let mut parts = line.split("\nhint: ");
+            eprintln!("atrest: error: {}", parts.next().unwrap_or_default());
+            for hint in parts.chain(error_hint(&err)) {
+                ui.hint(format_args!("{hint}"));
+            }
+            EXIT_INPUT
+        }
+    };
+    ui.detail(format_args!("{name} finished in {} (exit {code})", ui::secs(ui.elapsed())));
+    ExitCode::from(code)
 }
 
 /// The reader of stdout went away (`atrest ... | head`): not an error, as

@@ -8,6 +8,7 @@ use clap::ValueEnum;
 use atrest::etcd::{Query, Record, SourceInfo, View};
 
 use super::source::SourceArgs;
+use super::ui::Ui;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -130,8 +131,8 @@ fn record_text(r: &Record, values: bool) -> String {
     s
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
-    let mut source = args.source.open()?;
+pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
+    let mut source = args.source.open(ui)?;
     let query = Query {
         view: if args.history { View::History } else { View::Current },
         prefix: args.prefix.as_bytes().to_vec(),
@@ -139,9 +140,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let info = source.info().clone();
-    for w in &info.warnings {
-        eprintln!("atrest: warning: {w}");
-    }
     match args.format {
         Format::Text => writeln!(out, "{}", info_line(&info))?,
         Format::Jsonl => {
@@ -179,6 +177,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         writeln!(out, "# {count} records ({tombstones} tombstones), {broken} unreadable entries")?;
     }
     out.flush()?;
+    ui.detail(format_args!(
+        "listed {count} records ({tombstones} tombstones, {broken} unreadable) in {}",
+        super::ui::secs(ui.elapsed())
+    ));
     Ok(if broken > 0 { 1 } else { 0 })
 }
 

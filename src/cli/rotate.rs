@@ -12,6 +12,7 @@ use atrest::rotation::plan::{Outcome, PrepareSpec, Request, Step};
 use atrest::rotation::runbook::{self, Reload, RunbookOptions};
 use atrest::rotation::{Evidence, OsEntropy, SystemClock, doc, file_hash, status};
 
+use super::ui::Ui;
 use super::{EXIT_FINDINGS, EXIT_INPUT, EXIT_OK};
 
 /// Rotate keys and migrate providers safely: prepare, promote, re-encrypt, prune.
@@ -219,19 +220,21 @@ enum Cmd {
     },
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     match args.command {
         Cmd::Status { configs, evidence, scan, etcd_prefix, to, format } => {
             let ev = match (evidence, scan) {
-                (Some(path), _) => Some(load_evidence(&path)?),
-                (None, Some(source)) => Some(scan_evidence(&configs[0], &source, &etcd_prefix)?),
+                (Some(path), _) => Some(load_evidence(&path, ui)?),
+                (None, Some(source)) => {
+                    Some(scan_evidence(&configs[0], &source, &etcd_prefix, ui)?)
+                }
                 (None, None) => None,
             };
-            run_status(&configs, ev, to, format)
+            run_status(&configs, ev, to, format, ui)
         }
         Cmd::Prepare { config, provider, key_name, kms_name, kms_endpoint, common } => {
             let spec = PrepareSpec { provider, key_name, kms_name, kms_endpoint };
-            run_step(&config, Step::Prepare, spec, None, false, None, None, common)
+            run_step(&config, Step::Prepare, spec, None, false, None, None, common, ui)
         }
         Cmd::Promote { config, common } => run_step(
             &config,
@@ -242,6 +245,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             None,
             None,
             common,
+            ui,
         ),
         Cmd::Prune {
             config,
@@ -254,8 +258,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             common,
         } => {
             let ev = match (evidence, scan) {
-                (Some(path), _) => Some(load_evidence(&path)?),
-                (None, Some(source)) => Some(scan_evidence(&config, &source, &etcd_prefix)?),
+                (Some(path), _) => Some(load_evidence(&path, ui)?),
+                (None, Some(source)) => Some(scan_evidence(&config, &source, &etcd_prefix, ui)?),
                 (None, None) => None,
             };
             run_step(
@@ -267,6 +271,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 key_archive,
                 passphrase_file,
                 common,
+                ui,
             )
         }
         Cmd::Runbook { config, provider, nodes, reload, to } => {
@@ -276,6 +281,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             let d = doc::parse(text).with_context(|| format!("{}", config.display()))?;
             let path = config.display().to_string();
             let hash = file_hash(&bytes);
+            ui.detail(format_args!("config {path} ({hash})"));
             let md = runbook::runbook(
                 &d,
                 &RunbookOptions {
@@ -297,7 +303,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 /// Scans `source` now with `config`'s keys and counts objects per key.
-fn scan_evidence(config: &Path, source: &Path, prefix: &str) -> anyhow::Result<Evidence> {
+fn scan_evidence(config: &Path, source: &Path, prefix: &str, ui: &Ui) -> anyhow::Result<Evidence> {
+    let started = std::time::Instant::now();
     let cfg = super::source::load_config_for_reading(config)?;
     let bytes =
         std::fs::read(config).with_context(|| format!("cannot read {}", config.display()))?;
@@ -306,6 +313,12 @@ fn scan_evidence(config: &Path, source: &Path, prefix: &str) -> anyhow::Result<E
     let mut ev = atrest::rotation::evidence::scan_evidence(src.as_mut(), &cfg, prefix)
         .with_context(|| format!("scan of {} failed", source.display()))?;
     ev.config_hash = Some(file_hash(&bytes));
+    ui.detail(format_args!(
+        "evidence: scanned {} with the keys of {} in {}",
+        source.display(),
+        config.display(),
+        super::ui::secs(started.elapsed())
+    ));
     Ok(ev)
 }
 
@@ -410,10 +423,13 @@ fn status_metrics(report: &status::StatusReport) -> String {
     e.into_string()
 }
 
-fn load_evidence(path: &Path) -> anyhow::Result<Evidence> {
+fn load_evidence(path: &Path, ui: &Ui) -> anyhow::Result<Evidence> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read evidence {}", path.display()))?;
-    Evidence::from_scan_json(&bytes).with_context(|| format!("evidence {}", path.display()))
+    let ev =
+        Evidence::from_scan_json(&bytes).with_context(|| format!("evidence {}", path.display()))?;
+    ui.detail(format_args!("evidence: scan JSON {} ({} bytes)", path.display(), bytes.len()));
+    Ok(ev)
 }
 
 fn run_status(
@@ -421,10 +437,12 @@ fn run_status(
     ev: Option<Evidence>,
     to: Option<String>,
     format: StatusFormat,
+    ui: &Ui,
 ) -> anyhow::Result<u8> {
     let mut files = Vec::new();
     for c in configs {
         let bytes = std::fs::read(c).with_context(|| format!("cannot read {}", c.display()))?;
+        ui.detail(format_args!("config {} ({})", c.display(), file_hash(&bytes)));
         files.push((c.display().to_string(), bytes));
     }
     let report = status::status(&files, ev.as_ref(), to.as_deref());
@@ -505,6 +523,7 @@ fn run_step(
     key_archive: Option<PathBuf>,
     passphrase_file: Option<PathBuf>,
     common: Common,
+    ui: &Ui,
 ) -> anyhow::Result<u8> {
     let ev = evidence;
     let req = Request {
@@ -546,6 +565,17 @@ fn run_step(
         Err(e) => return Err(e.into()),
     };
     let name = step.as_str();
+    ui.detail(format_args!(
+        "{name}: config {} ({}): {}",
+        config.display(),
+        report.hash,
+        match (&report.outcome, &report.written) {
+            (Outcome::Change(_), Some(_)) => "change written",
+            (Outcome::Change(_), None) => "change planned (dry run)",
+            (Outcome::NoOp(_), _) => "nothing to do",
+            (Outcome::Refused(_), _) => "refused",
+        }
+    ));
     let mut out = std::io::stdout().lock();
     if common.format == OutFormat::Json {
         let v = match &report.outcome {
@@ -581,7 +611,7 @@ fn run_step(
         }
         Outcome::Change(p) => {
             for w in &p.warnings {
-                eprintln!("WARNING: {w}");
+                ui.warn(format_args!("{w}"));
             }
             let mode =
                 if report.written.is_some() { "applied" } else { "dry run; add --write to apply" };

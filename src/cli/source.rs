@@ -12,6 +12,8 @@ use atrest::etcd::live::{LiveOptions, LiveSource};
 use atrest::etcd::{ForceKind, OpenOptions, RecordSource, open_source};
 use atrest::secret::SecretBytes;
 
+use super::ui::Ui;
+
 /// How to read SOURCE.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceType {
@@ -121,8 +123,29 @@ impl SourceArgs {
         }
     }
 
-    /// Opens the source.
-    pub fn open(&self) -> anyhow::Result<Box<dyn RecordSource>> {
+    /// Opens the source; with --verbose says what was opened, and prints
+    /// the source's warnings (always).
+    pub fn open(&self, ui: &Ui) -> anyhow::Result<Box<dyn RecordSource>> {
+        let started = std::time::Instant::now();
+        let source = self.open_inner()?;
+        let info = source.info();
+        ui.detail(format_args!(
+            "opened {} in {}: {:?}, revision {}, compact revision {}, trailer {:?}, history {}",
+            info.origin,
+            super::ui::secs(started.elapsed()),
+            info.kind,
+            info.revision.map_or("-".into(), |r| r.to_string()),
+            info.compact_revision.map_or("-".into(), |r| r.to_string()),
+            info.trailer,
+            if info.has_history { "kept" } else { "not available" },
+        ));
+        for w in &info.warnings {
+            ui.warn(format_args!("{w}"));
+        }
+        Ok(source)
+    }
+
+    fn open_inner(&self) -> anyhow::Result<Box<dyn RecordSource>> {
         match &self.source {
             Some(path) => {
                 let options = OpenOptions {

@@ -7,6 +7,7 @@ use atrest::config::load::check_bytes;
 use atrest::config::{Diagnostic, FeatureGates, KubeVersion, LoadOptions};
 use serde_json::{Value, json};
 
+use super::ui::Ui;
 use super::{EXIT_FINDINGS, EXIT_INPUT, EXIT_OK};
 
 /// Output format.
@@ -79,7 +80,7 @@ pub fn diagnostic_json(d: &Diagnostic) -> Value {
     })
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args, ui: &Ui) -> Result<u8> {
     let opts = load_options(args.kube_version, &args.feature_gates, args.reload)?;
     let mut code = EXIT_OK;
     let mut docs = Vec::new();
@@ -100,6 +101,13 @@ pub fn run(args: Args) -> Result<u8> {
             }
         };
         let checked = check_bytes(&name, &bytes, &opts);
+        ui.detail(format_args!(
+            "{name}: {} bytes ({}), checked as kube-apiserver {} loads it: {} problem(s)",
+            bytes.len(),
+            atrest::config::load::content_hash(&bytes),
+            opts.kube_version,
+            checked.diagnostics.len()
+        ));
         let valid = checked.is_valid();
         if !valid && code == EXIT_OK {
             code = EXIT_FINDINGS;
