@@ -65,13 +65,16 @@ fn scan(source: &mut dyn RecordSource, cfg: &atrest::config::EncryptionConfig) -
     c
 }
 
-/// `openssl speed -evp aes-256-gcm` at `bytes`-sized blocks, bytes/s on one core.
-fn openssl_gcm(bytes: usize) -> Option<f64> {
-    let out = Command::new("openssl")
-        .args(["speed", "-seconds", "2", "-bytes", &bytes.to_string(), "-evp", "aes-256-gcm"])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
+/// `openssl speed -evp aes-256-gcm` at `bytes`-sized blocks, bytes/s on one
+/// core; `decrypt` adds `-decrypt` (what a verify scan does).
+fn openssl_gcm(bytes: usize, decrypt: bool) -> Option<f64> {
+    let mut args = vec!["speed", "-seconds", "2"];
+    if decrypt {
+        args.push("-decrypt");
+    }
+    let n = bytes.to_string();
+    args.extend(["-bytes", &n, "-evp", "aes-256-gcm"]);
+    let out = Command::new("openssl").args(&args).stderr(Stdio::null()).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     // last line: "AES-256-GCM   1234567.89k"  (1000s of bytes per second)
     let line = text.lines().rev().find(|l| l.to_ascii_uppercase().starts_with("AES-256-GCM"))?;
@@ -407,32 +410,44 @@ fn bench(c: &mut Criterion) {
         return;
     }
     let open = || open_source(&snapshot, &OpenOptions::default()).expect("snapshot");
+    let open_unchecked = || {
+        let o = OpenOptions { skip_trailer_check: true, ..OpenOptions::default() };
+        open_source(&snapshot, &o).expect("snapshot")
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
-    // Full verify scan, our own timing (best of 3) for the report line.
-    let (took, count) = best_of(3, || scan(open().as_mut(), &cfg));
+    // Full verify scan, our own timing (best of 5) for the report lines:
+    // with the snapshot's SHA-256 trailer check (the default) and without.
+    let (took, count) = best_of(5, || scan(open().as_mut(), &cfg));
     assert_eq!(count.verified, count.objects, "every object verifies");
-    let secs = took.as_secs_f64();
+    let (took_unchecked, _) = best_of(5, || scan(open_unchecked().as_mut(), &cfg));
     let avg = count.bytes as f64 / count.objects as f64;
-    let gcm = openssl_gcm(avg.round() as usize);
-    println!(
-        "scan/snapshot: {} objects, {:.1} MiB of values in {:.2}s: {:.0} objects/s, {:.1} MB/s",
-        count.objects,
-        count.bytes as f64 / 1048576.0,
-        secs,
-        count.objects as f64 / secs,
-        count.bytes as f64 / secs / 1e6
-    );
-    if let Some(g) = gcm {
-        let limit = g * cores as f64;
+    let mut rates = Vec::new();
+    for (what, t) in [("with trailer check", took), ("--skip-trailer-check", took_unchecked)] {
+        let secs = t.as_secs_f64();
         println!(
-            "openssl speed -evp aes-256-gcm at {:.0}-byte blocks: {:.1} MB/s per core x {cores} cores \
-             = {:.1} MB/s ({:.0} values/s); scan reaches {:.0}% of it",
+            "scan/snapshot ({what}): {} objects, {:.1} MiB of values in {:.3}s: {:.0} objects/s, {:.1} MB/s",
+            count.objects,
+            count.bytes as f64 / 1048576.0,
+            secs,
+            count.objects as f64 / secs,
+            count.bytes as f64 / secs / 1e6
+        );
+        rates.push((what, count.bytes as f64 / secs));
+    }
+    for (op, decrypt) in [("encrypt", false), ("decrypt", true)] {
+        let Some(g) = openssl_gcm(avg.round() as usize, decrypt) else { continue };
+        let limit = g * cores as f64;
+        let shares: Vec<String> =
+            rates.iter().map(|(w, r)| format!("{:.0}% {w}", 100.0 * r / limit)).collect();
+        println!(
+            "openssl speed -evp aes-256-gcm ({op}) at {:.0}-byte blocks: {:.1} MB/s per core x {cores} cores \
+             = {:.1} MB/s ({:.0} values/s); scan reaches {}",
             avg,
             g / 1e6,
             limit / 1e6,
             limit / avg,
-            100.0 * (count.bytes as f64 / secs) / limit
+            shares.join(", ")
         );
     }
 

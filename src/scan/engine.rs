@@ -22,7 +22,7 @@ use crate::kube::{self, KeyMapper};
 use crate::report::{Header, Reporter, Summary};
 
 /// Records classified per parallel batch.
-const BATCH: usize = 2048;
+const BATCH: usize = 512;
 
 /// What to scan and what fails the scan.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ pub struct Scanner<'c> {
     chains: Mutex<HashMap<Vec<usize>, Arc<Chain>>>,
     /// What the config demands of each resource met so far: looked up once
     /// per resource, not once per object.
-    policies: RwLock<HashMap<GroupResource, Arc<Policy>>>,
+    policies: RwLock<HashMap<GroupResource, Arc<Policy>, foldhash::fast::RandomState>>,
 }
 
 /// What the config demands of one resource.
@@ -98,7 +98,7 @@ impl<'c> Scanner<'c> {
             config,
             mapper: KeyMapper::new(prefix),
             chains: Mutex::new(HashMap::new()),
-            policies: RwLock::new(HashMap::new()),
+            policies: RwLock::new(HashMap::default()),
         }
     }
 
@@ -364,12 +364,12 @@ struct Pass<'a, 'c> {
     now: HashMap<Vec<u8>, (i64, bool)>,
 }
 
-impl Pass<'_, '_> {
-    fn wanted(&self, f: &Finding) -> bool {
-        self.options.resources.is_empty()
-            || f.resource.as_ref().is_some_and(|r| self.options.resources.iter().any(|w| w == r))
-    }
+/// Whether `f` is of a resource the scan asked for (all when `resources` is empty).
+fn wanted(resources: &[String], f: &Finding) -> bool {
+    resources.is_empty() || f.resource.as_ref().is_some_and(|r| resources.iter().any(|w| w == r))
+}
 
+impl Pass<'_, '_> {
     /// One pass over `query`, as a three-stage pipeline so that reading,
     /// decrypting and reporting overlap: a reader thread fills batches from
     /// the source, a classifier thread has each batch classified on the
@@ -392,7 +392,8 @@ impl Pass<'_, '_> {
         let mut seen: HashMap<Vec<u8>, (i64, bool)> = HashMap::new();
         let result = std::thread::scope(|s| -> Result<(), ScanError> {
             let (batches_tx, batches_rx) = sync_channel::<Batch<'_>>(IN_FLIGHT);
-            let (done_tx, done_rx) = sync_channel::<(Batch<'_>, Classified)>(IN_FLIGHT);
+            let (done_tx, done_rx) = sync_channel::<(Batch<'_>, Classified, Census)>(IN_FLIGHT);
+            let resources = &self.options.resources;
             s.spawn(move || {
                 let mut records = records;
                 loop {
@@ -415,14 +416,20 @@ impl Pass<'_, '_> {
                 for batch in batches_rx {
                     let classified: Classified = batch
                         .par_iter()
-                        .map(|r| classify_one(scanner, r, history.then_some(now)))
+                        .map(|r| {
+                            let f = classify_one(scanner, r, history.then_some(now))?;
+                            Ok(f.filter(|f| wanted(resources, f)))
+                        })
                         .collect();
-                    if done_tx.send((batch, classified)).is_err() {
+                    // Counted here, off the reporting thread.
+                    let mut census = Census::default();
+                    classified.iter().flatten().flatten().for_each(|f| census.add(f));
+                    if done_tx.send((batch, classified, census)).is_err() {
                         return;
                     }
                 }
             });
-            for (mut batch, classified) in done_rx {
+            for (mut batch, classified, census) in done_rx {
                 // A failed request to a live etcd: the scan would silently
                 // miss the rest, so it stops (exit 2) instead of reporting
                 // one unreadable record and passing.
@@ -436,18 +443,15 @@ impl Pass<'_, '_> {
                 (self.progress)(self.read);
                 for (record, f) in batch.iter().zip(classified) {
                     let Some(f) = f? else { continue };
-                    if !self.wanted(&f) {
-                        continue;
-                    }
                     if let (false, true, Ok(rec)) = (history, self.options.all_revisions, record) {
                         seen.insert(
                             rec.key.to_vec(),
                             (rec.mod_revision, f.state == State::Encrypted),
                         );
                     }
-                    self.census.add(&f);
                     self.reporter.finding(&f)?;
                 }
+                self.census.merge(census);
             }
             Ok(())
         });
@@ -461,7 +465,7 @@ type Batch<'a> = Vec<Result<Record<'a>, SourceError>>;
 type Classified = Vec<Result<Option<Finding>, ScanError>>;
 
 /// Batches waiting between two pipeline stages.
-const IN_FLIGHT: usize = 2;
+const IN_FLIGHT: usize = 4;
 
 /// Classifies one record of a pass; `now` (history passes only) holds the
 /// revision and encrypted-or-not of each current key.

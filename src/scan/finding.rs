@@ -232,6 +232,23 @@ impl Census {
         bump(&mut self.by_key, &f.key_label());
     }
 
+    /// Adds the counts of `other` (a census of other findings).
+    pub fn merge(&mut self, other: Census) {
+        self.objects += other.objects;
+        self.history_revisions += other.history_revisions;
+        for (map, theirs) in [
+            (&mut self.by_state, other.by_state),
+            (&mut self.by_namespace, other.by_namespace),
+            (&mut self.by_key, other.by_key),
+            (&mut self.problems, other.problems),
+        ] {
+            add_counts(map, theirs);
+        }
+        for (resource, by_state) in other.by_resource {
+            add_counts(self.by_resource.entry(resource).or_default(), by_state);
+        }
+    }
+
     /// Number of findings of a problem class.
     pub fn count(&self, p: Problem) -> u64 {
         self.problems.get(p.as_str()).copied().unwrap_or(0)
@@ -245,5 +262,52 @@ fn bump(map: &mut BTreeMap<String, u64>, name: &str) {
         None => {
             map.insert(name.to_string(), 1);
         }
+    }
+}
+
+/// Adds every count of `theirs` to `ours`.
+fn add_counts(ours: &mut BTreeMap<String, u64>, theirs: BTreeMap<String, u64>) {
+    for (name, n) in theirs {
+        *ours.entry(name).or_default() += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(resource: &str, ns: &str, state: State, key: Option<&str>) -> Finding {
+        Finding {
+            resource: Some(resource.into()),
+            namespace: Some(ns.into()),
+            provider: key.map(|_| "aesgcm".into()),
+            key_name: key.map(Into::into),
+            problems: if state == State::Plaintext { vec![Problem::Plaintext] } else { vec![] },
+            ..Finding::new(format!("/registry/{resource}/{ns}/x"), state)
+        }
+    }
+
+    #[test]
+    fn merged_census_equals_counting_everything_at_once() {
+        let all = [
+            finding("secrets", "a", State::Encrypted, Some("k1")),
+            finding("secrets", "b", State::Plaintext, None),
+            finding("configmaps", "a", State::Plaintext, None),
+            finding("secrets", "a", State::Encrypted, Some("k2")),
+            Finding { history: true, ..finding("secrets", "a", State::Plaintext, None) },
+        ];
+        let mut whole = Census::default();
+        all.iter().for_each(|f| whole.add(f));
+        for split in 0..=all.len() {
+            let (mut left, mut right) = (Census::default(), Census::default());
+            all[..split].iter().for_each(|f| left.add(f));
+            all[split..].iter().for_each(|f| right.add(f));
+            left.merge(right);
+            assert_eq!(left, whole, "split at {split}");
+        }
+        assert_eq!(whole.by_key["aesgcm/k1"], 1);
+        assert_eq!(whole.by_resource["secrets"]["encrypted"], 2);
+        assert_eq!(whole.count(Problem::Plaintext), 3);
+        assert_eq!(whole.history_revisions, 1);
     }
 }
