@@ -196,9 +196,10 @@ pub fn walk<'a>(db: Db<'a>, path: PathBuf, query: &Query) -> Result<Records<'a>,
         }))),
         View::Current => {
             // Keys borrowed from the file. Pre-sized from the page count
-            // (bounded by the file length) to avoid rehashing; it still
-            // grows if pages hold more keys.
-            let guess = usize::try_from(db.meta().pgid.saturating_mul(2)).unwrap_or(0).min(1 << 22);
+            // (bounded by the file length; etcd pages of ~1 KiB values hold
+            // about three entries) to avoid rehashing; it still grows if
+            // pages hold more keys.
+            let guess = usize::try_from(db.meta().pgid.saturating_mul(4)).unwrap_or(0).min(1 << 22);
             // foldhash: several times faster than SipHash here, and seeded
             // per process, so crafted keys cannot aim at known collisions.
             let mut seen: HashSet<&'a [u8], foldhash::fast::RandomState> =
