@@ -13,18 +13,22 @@ fn to_io(e: serde_json::Error) -> io::Error {
 
 /// One JSON document: `{schema_version, tool, header, objects: [...], history: [...], summary}`.
 ///
-/// Current objects stream out as they arrive; older revisions are held until
-/// the end (they are few, and only with `--all-revisions`).
+/// Everything streams out as it arrives, so memory does not grow with the
+/// scan: current objects, then (with `--all-revisions`) older revisions. A
+/// scan reports every current object before the first older revision; a
+/// current object after that is an error (it has no place left in the
+/// document).
 pub struct JsonReporter<'w> {
     out: Box<dyn Write + 'w>,
     objects: usize,
-    history: Vec<Finding>,
+    /// Older revisions written so far; `None` until the history array opens.
+    history: Option<usize>,
 }
 
 impl<'w> JsonReporter<'w> {
     /// A reporter writing to `out`.
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        Self { out, objects: 0, history: Vec::new() }
+        Self { out, objects: 0, history: None }
     }
 }
 
@@ -40,20 +44,31 @@ impl Reporter for JsonReporter<'_> {
     }
 
     fn finding(&mut self, f: &Finding) -> io::Result<()> {
-        if f.history {
-            self.history.push(f.clone());
-            return Ok(());
-        }
-        if self.objects > 0 {
+        let written = match (f.history, &mut self.history) {
+            (true, Some(n)) => n,
+            (true, None) => {
+                write!(self.out, "],\"history\":[")?;
+                self.history.insert(0)
+            }
+            (false, None) => &mut self.objects,
+            (false, Some(_)) => {
+                return Err(io::Error::other(
+                    "JSON report: a current object arrived after the older revisions began",
+                ));
+            }
+        };
+        if *written > 0 {
             write!(self.out, ",")?;
         }
-        self.objects += 1;
+        *written += 1;
         serde_json::to_writer(&mut self.out, f).map_err(to_io)
     }
 
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
-        write!(self.out, "],\"history\":")?;
-        serde_json::to_writer(&mut self.out, &self.history).map_err(to_io)?;
+        match self.history {
+            Some(_) => write!(self.out, "]")?,
+            None => write!(self.out, "],\"history\":[]")?,
+        }
         write!(self.out, ",\"summary\":")?;
         serde_json::to_writer(&mut self.out, summary).map_err(to_io)?;
         writeln!(self.out, "}}")?;

@@ -188,6 +188,38 @@ mod tests {
     }
 
     #[test]
+    fn json_document_streams_history_and_refuses_a_late_current_object() {
+        let doc = |findings: &[Finding]| {
+            let mut buf = Vec::new();
+            let mut r = reporter(Format::Json, Box::new(&mut buf), false);
+            r.begin(&Header::default()).unwrap();
+            let results: Vec<bool> = findings.iter().map(|f| r.finding(f).is_ok()).collect();
+            r.finish(&Summary::default()).unwrap();
+            drop(r);
+            (results, String::from_utf8(buf).unwrap())
+        };
+        let h = |n: &str| finding(n, State::Plaintext, vec![Problem::HistoryLeak], true);
+        let cur = |n: &str| finding(n, State::Encrypted, vec![], false);
+        let (ok, out) = doc(&[cur("a"), h("b"), h("c"), h("d")]);
+        assert!(ok.iter().all(|o| *o));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let names = |k: &str| -> Vec<String> {
+            v[k].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().into()).collect()
+        };
+        assert_eq!(
+            (names("objects"), names("history")),
+            (vec!["a".into()], vec!["b".into(), "c".into(), "d".into()])
+        );
+        // No history at all: an empty array.
+        let (_, out) = doc(&[cur("a")]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["history"], serde_json::json!([]));
+        // A current object after the history began has no place: an error.
+        let (ok, _) = doc(&[h("b"), cur("a")]);
+        assert_eq!(ok, [true, false]);
+    }
+
+    #[test]
     fn json_lines_has_header_objects_and_summary() {
         let out = run(Format::JsonLines);
         let types: Vec<String> = out
