@@ -178,7 +178,8 @@ pub struct SourceInfo {
 }
 
 impl SourceInfo {
-    fn new(kind: SourceKind, origin: String) -> SourceInfo {
+    /// A source of `kind` at `origin` with nothing known about it yet.
+    pub fn new(kind: SourceKind, origin: String) -> SourceInfo {
         SourceInfo {
             kind,
             origin,

@@ -237,27 +237,39 @@ impl<'c> Scanner<'c> {
 /// Decrypts `value` with `chain` and records what it proves in `f`.
 fn verify(f: &mut Finding, chain: &Chain, value: &[u8], aad: &[u8]) {
     // aescbc has no MAC: a wrong key passes the padding check about 1 time
-    // in 256, so its output must also look like a Kubernetes object.
-    let mut plausible =
-        |o: &crate::crypto::Opened| o.key.authenticates() || kube::is_plausible(&o.plaintext);
+    // in 256, so its output must also look like a Kubernetes object. The
+    // encoding found for the accepted plaintext is kept for the finding.
+    let mut encoding = None;
+    let mut plausible = |o: &crate::crypto::Opened| {
+        if o.key.authenticates() {
+            encoding = None;
+            return true;
+        }
+        let e = kube::classify(&o.plaintext);
+        let ok = e.is_plausible();
+        encoding = Some(e);
+        ok
+    };
     match chain.open_checked(value, aad, &mut plausible) {
         Ok(mut opened) => {
             f.verification = Verification::Verified;
             f.stale = opened.stale;
-            match &opened.key {
-                // The prefix named the key already (the usual case).
-                KeyUsed::Local { name, .. } | KeyUsed::Kms { name, .. }
-                    if f.key_name.as_deref() == Some(name.as_str()) => {}
-                KeyUsed::Local { name, .. } => f.key_name = Some(name.clone()),
-                KeyUsed::Kms { name, key_id, .. } => {
-                    f.key_name = Some(name.clone());
-                    if !key_id.is_empty() {
-                        f.kms_key_id = Some(key_id.clone());
-                    }
-                }
-                KeyUsed::Identity => {}
+            // Usually the prefix named the key already: no new string then.
+            if let KeyUsed::Local { name, .. } | KeyUsed::Kms { name, .. } = &opened.key
+                && f.key_name.as_deref() != Some(name.as_str())
+            {
+                f.key_name = Some(name.clone());
             }
-            describe_encoding(f, kube::classify(&opened.plaintext));
+            if let KeyUsed::Kms { key_id, .. } = &opened.key
+                && !key_id.is_empty()
+                && f.kms_key_id.as_deref() != Some(key_id.as_str())
+            {
+                f.kms_key_id = Some(key_id.clone());
+            }
+            // `open_checked` returns on the first accepted plaintext, so a
+            // kept encoding is that plaintext's.
+            let encoding = encoding.take().unwrap_or_else(|| kube::classify(&opened.plaintext));
+            describe_encoding(f, encoding);
             opened.plaintext.zeroize();
         }
         Err(e) if e.is_unverifiable() => f.verification = Verification::Unverified(e.to_string()),
@@ -398,14 +410,7 @@ impl Pass<'_, '_> {
                 let mut records = records;
                 loop {
                     let batch: Batch<'_> = records.by_ref().take(BATCH).collect();
-                    // A failed request to a live etcd ends the stream.
-                    let stop = batch.is_empty()
-                        || batch.iter().any(|r| {
-                            matches!(
-                                r,
-                                Err(SourceError::Live { .. } | SourceError::Unreachable { .. })
-                            )
-                        });
+                    let stop = batch.is_empty() || batch.iter().any(ends_scan);
                     if (!batch.is_empty() && batches_tx.send(batch).is_err()) || stop {
                         return;
                     }
@@ -433,9 +438,8 @@ impl Pass<'_, '_> {
                 // A failed request to a live etcd: the scan would silently
                 // miss the rest, so it stops (exit 2) instead of reporting
                 // one unreadable record and passing.
-                if let Some(pos) = batch.iter().position(|r| {
-                    matches!(r, Err(SourceError::Live { .. } | SourceError::Unreachable { .. }))
-                }) && let Err(e) = batch.swap_remove(pos)
+                if let Some(pos) = batch.iter().position(ends_scan)
+                    && let Err(e) = batch.swap_remove(pos)
                 {
                     return Err(ScanError::Source(e));
                 }
@@ -458,6 +462,12 @@ impl Pass<'_, '_> {
         self.now = if history { now_owned } else { seen };
         result
     }
+}
+
+/// A failed request to a live etcd: the stream ends there, and so does the
+/// scan (reading on would silently miss the rest of the keyspace).
+fn ends_scan(record: &Result<Record<'_>, SourceError>) -> bool {
+    matches!(record, Err(SourceError::Live { .. } | SourceError::Unreachable { .. }))
 }
 
 /// Records read in one go, and what the scanner made of each.
@@ -549,22 +559,7 @@ mod tests {
 
     #[test]
     fn a_failed_live_request_stops_the_scan() {
-        let mut src = Failing {
-            info: SourceInfo {
-                kind: SourceKind::Live,
-                origin: "127.0.0.1:2379".into(),
-                revision: None,
-                compact_revision: None,
-                scheduled_compact_revision: None,
-                consistent_index: None,
-                cluster_id: None,
-                member_id: None,
-                bbolt: None,
-                trailer: crate::etcd::Trailer::Absent,
-                has_history: false,
-                warnings: Vec::new(),
-            },
-        };
+        let mut src = Failing { info: SourceInfo::new(SourceKind::Live, "127.0.0.1:2379".into()) };
         let scanner = Scanner::new(None, "/registry");
         let err = run(
             &mut src,
