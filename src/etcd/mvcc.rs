@@ -201,18 +201,6 @@ impl<'a> KeyValueRef<'a> {
     }
 }
 
-/// Just the key of a `mvccpb.KeyValue` (the current view's first pass).
-/// Fast path: etcd writes field 1 first; otherwise a full decode.
-pub fn decode_key(buf: &[u8]) -> Result<&[u8], MvccError> {
-    if buf.first() == Some(&0x0a) {
-        let mut pos = 1;
-        // A second key field is rejected by [`KeyValueRef::decode`], so the
-        // first one is the key (the second pass reports such a record).
-        return bytes(buf, &mut pos);
-    }
-    KeyValueRef::decode(buf).map(|kv| kv.key)
-}
-
 /// Reads a `meta` bucket revision value (`scheduledCompactRev`,
 /// `finishedCompactRev`): a 17-byte revision key, main revision first.
 pub fn meta_revision(value: &[u8]) -> Option<i64> {
@@ -256,7 +244,6 @@ mod tests {
             let kv = KeyValue { key, create_revision: c, mod_revision: m, version: v, value, lease: l };
             let enc = kv.encode_to_vec();
             let r = KeyValueRef::decode(&enc).unwrap();
-            prop_assert_eq!(decode_key(&enc).unwrap(), &kv.key[..]);
             prop_assert_eq!(r.key, &kv.key[..]);
             prop_assert_eq!(r.value, &kv.value[..]);
             prop_assert_eq!((r.create_revision, r.mod_revision, r.version, r.lease), (c, m, v, l));
