@@ -113,12 +113,25 @@ pub struct KeyValueRef<'a> {
     pub lease: i64,
 }
 
+/// One varint; the one-byte case (tags, small numbers) inline.
+#[inline]
 fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, MvccError> {
+    match buf.get(*pos) {
+        Some(&b) if b < 0x80 => {
+            *pos += 1;
+            Ok(u64::from(b))
+        }
+        _ => varint_long(buf, pos),
+    }
+}
+
+#[inline]
+fn varint_long(buf: &[u8], pos: &mut usize) -> Result<u64, MvccError> {
     let mut v: u64 = 0;
     for shift in 0..10u32 {
-        let b = *buf
-            .get(*pos)
-            .ok_or(MvccError::BadKeyValue { offset: *pos, what: "truncated varint" })?;
+        let Some(&b) = buf.get(*pos) else {
+            return Err(MvccError::BadKeyValue { offset: *pos, what: "truncated varint" });
+        };
         *pos += 1;
         v |= u64::from(b & 0x7f) << (7 * shift);
         if b & 0x80 == 0 {

@@ -17,7 +17,6 @@
 //! key are skipped. Output order is newest revision first. The history view
 //! walks forwards: oldest revision first.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::bbolt::mmap::Bytes;
@@ -180,13 +179,12 @@ pub fn walk<'a>(db: Db<'a>, path: PathBuf, query: &Query) -> Result<Records<'a>,
         Ok(None) => return Err(SourceError::NotEtcd { path, what: "no \"key\" bucket".into() }),
         Err(source) => return Err(SourceError::Bbolt { path, source }),
     };
-    let bb = move |source: BboltError| SourceError::Bbolt { path: path.clone(), source };
     let prefix = query.prefix.clone();
     match query.view {
         View::History => Ok(Box::new(db.entries(key).filter_map(move |e| {
             let e = match e {
                 Ok(e) => e,
-                Err(err) => return Some(Err(bb(err))),
+                Err(source) => return Some(Err(SourceError::Bbolt { path: path.clone(), source })),
             };
             match decode(&e) {
                 Ok(d) if d.kv.key.starts_with(&prefix) => Some(Ok(to_record(&d))),
@@ -195,28 +193,206 @@ pub fn walk<'a>(db: Db<'a>, path: PathBuf, query: &Query) -> Result<Records<'a>,
             }
         }))),
         View::Current => {
-            // Keys borrowed from the file. Pre-sized from the page count
-            // (bounded by the file length; etcd pages of ~1 KiB values hold
-            // about three entries) to avoid rehashing; it still grows if
-            // pages hold more keys.
+            // Pre-sized from the page count (bounded by the file length;
+            // etcd pages of ~1 KiB values hold about three entries) to avoid
+            // regrowing; it still grows if pages hold more keys.
             let guess = usize::try_from(db.meta().pgid.saturating_mul(4)).unwrap_or(0).min(1 << 22);
-            // foldhash: several times faster than SipHash here, and seeded
-            // per process, so crafted keys cannot aim at known collisions.
-            let mut seen: HashSet<&'a [u8], foldhash::fast::RandomState> =
-                HashSet::with_capacity_and_hasher(guess, foldhash::fast::RandomState::default());
-            Ok(Box::new(db.entries_rev(key).filter_map(move |e| {
-                let e = match e {
-                    Ok(e) => e,
-                    Err(err) => return Some(Err(bb(err))),
-                };
-                match decode(&e) {
-                    Ok(d) if !d.kv.key.starts_with(&prefix) => None,
-                    // The newest entry of a key: its current state.
-                    Ok(d) if seen.insert(d.kv.key) && !d.rev.tombstone => Some(Ok(to_record(&d))),
-                    Ok(_) => None,
-                    Err(err) => Some(Err(err)),
+            Ok(Box::new(CurrentView {
+                entries: db.entries_rev(key),
+                seen: SeenKeys::with_capacity(guess),
+                prefix,
+                path,
+                raw: Vec::with_capacity(LOOKAHEAD),
+                ready: Vec::with_capacity(LOOKAHEAD),
+                batch: Vec::with_capacity(LOOKAHEAD),
+            }))
+        }
+    }
+}
+
+/// Entries decoded and probed together by [`CurrentView`].
+const LOOKAHEAD: usize = 64;
+
+/// The current view: walks the `key` bucket newest revision first and keeps
+/// the first entry met per etcd key (unless it is a tombstone).
+///
+/// Work goes [`LOOKAHEAD`] entries at a time: decode them all, then load
+/// the home slot of each key in [`SeenKeys`] (independent loads, so their
+/// cache misses overlap), then insert them in order. One entry at a time,
+/// each insert waited for its own miss, and the key set cost about as much
+/// as decoding every entry.
+struct CurrentView<'a> {
+    entries: super::bbolt::Entries<'a>,
+    seen: SeenKeys<'a>,
+    prefix: Vec<u8>,
+    path: PathBuf,
+    /// Scratch: the batch's entries as the tree walk gave them.
+    raw: Vec<Result<Entry<'a>, BboltError>>,
+    /// Output of the last batch, last record first (taken with `pop`).
+    ready: Vec<Result<Record<'a>, SourceError>>,
+    /// Scratch: the batch's entries under the prefix, decoded, with the
+    /// hash of their etcd key.
+    batch: Vec<Result<(Decoded<'a>, u64), SourceError>>,
+}
+
+impl CurrentView<'_> {
+    /// Processes the next batch of entries into `ready`; false at the end.
+    fn refill(&mut self) -> bool {
+        self.raw.extend(self.entries.by_ref().take(LOOKAHEAD));
+        let pulled = self.raw.len();
+        // Touch each entry's revision key and the head of its value (the
+        // `KeyValue` fields `decode` reads) before decoding any: the loads
+        // are independent, so their cache misses overlap.
+        let touch = self.raw.iter().flatten().fold(0u8, |acc, e| {
+            acc ^ e.key.first().copied().unwrap_or(0) ^ e.value.get(40).copied().unwrap_or(0)
+        });
+        std::hint::black_box(touch);
+        for e in self.raw.drain(..) {
+            let decoded = e
+                .map_err(|source| SourceError::Bbolt { path: self.path.clone(), source })
+                .and_then(|e| decode(&e));
+            match decoded {
+                Ok(d) if !d.kv.key.starts_with(&self.prefix) => {}
+                Ok(d) => {
+                    let h = self.seen.hash(d.kv.key);
+                    self.batch.push(Ok((d, h)));
                 }
-            })))
+                Err(err) => self.batch.push(Err(err)),
+            }
+        }
+        // Two warming passes: the home slots, then the stored key of any
+        // slot whose hash matches (an older revision of a key already met:
+        // `insert` compares the bytes).
+        let seen = &self.seen;
+        let slots = self.batch.iter().flatten().fold(0, |acc, (_, h)| acc ^ seen.peek(*h));
+        let keys = self.batch.iter().flatten().fold(0, |acc, (_, h)| acc ^ seen.peek_key(*h));
+        std::hint::black_box((slots, keys));
+        for item in self.batch.drain(..) {
+            match item {
+                // The newest entry of a key: its current state.
+                Ok((d, h)) => {
+                    if self.seen.insert(d.kv.key, h) && !d.rev.tombstone {
+                        self.ready.push(Ok(to_record(&d)));
+                    }
+                }
+                Err(err) => self.ready.push(Err(err)),
+            }
+        }
+        self.ready.reverse();
+        pulled > 0
+    }
+}
+
+impl<'a> Iterator for CurrentView<'a> {
+    type Item = Result<Record<'a>, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = self.ready.pop() {
+                return Some(r);
+            }
+            if !self.refill() {
+                return None;
+            }
+        }
+    }
+}
+
+/// The set of etcd keys met so far by [`CurrentView`], borrowed from the
+/// file: open addressing with linear probing over two parallel arrays, the
+/// 64-bit hash of each key (0 = empty slot) and the key itself, kept at most
+/// three quarters full. Keys are compared in full whenever hashes match,
+/// so a collision can never hide a key. The hash is foldhash, seeded per
+/// process: crafted keys cannot aim at known collisions.
+///
+/// Memory: 24 bytes a slot, 32 to 64 bytes per key.
+struct SeenKeys<'a> {
+    hashes: Vec<u64>,
+    keys: Vec<&'a [u8]>,
+    len: usize,
+    state: foldhash::fast::RandomState,
+}
+
+impl<'a> SeenKeys<'a> {
+    fn with_capacity(keys: usize) -> Self {
+        let slots = (keys.saturating_mul(4) / 3).max(16).next_power_of_two();
+        Self {
+            hashes: vec![0; slots],
+            keys: vec![&[][..]; slots],
+            len: 0,
+            state: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// The key's hash, never 0 (the empty-slot mark).
+    fn hash(&self, key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.state.hash_one(key) | 1 << 63
+    }
+
+    fn home(&self, hash: u64) -> usize {
+        // The low bits: the top bit is always set.
+        (hash as usize) & (self.hashes.len() - 1)
+    }
+
+    /// Reads the home slot of `hash`, to bring it into the cache before
+    /// [`Self::insert`] needs it.
+    fn peek(&self, hash: u64) -> u64 {
+        let i = self.home(hash);
+        // The key slot too: `insert` writes it, and a store that misses
+        // stalls the walk as much as a load.
+        let key_len = self.keys.get(i).map_or(0, |k| k.len());
+        self.hashes.get(i).copied().unwrap_or(0) ^ key_len as u64
+    }
+
+    /// Reads the first byte of the key stored under `hash`, if any, to bring
+    /// it into the cache before [`Self::insert`] compares it.
+    fn peek_key(&self, hash: u64) -> u8 {
+        let mask = self.hashes.len() - 1;
+        let mut i = self.home(hash);
+        loop {
+            match self.hashes[i] {
+                0 => return 0,
+                h if h == hash => return self.keys[i].first().copied().unwrap_or(0),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Adds `key` (whose [`Self::hash`] is `hash`); false if it was there.
+    fn insert(&mut self, key: &'a [u8], hash: u64) -> bool {
+        if (self.len + 1) * 4 > self.hashes.len() * 3 {
+            self.grow();
+        }
+        let mask = self.hashes.len() - 1;
+        let mut i = self.home(hash);
+        loop {
+            match self.hashes[i] {
+                0 => {
+                    self.hashes[i] = hash;
+                    self.keys[i] = key;
+                    self.len += 1;
+                    return true;
+                }
+                h if h == hash && self.keys[i] == key => return false,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Doubles the table, placing every key again by its stored hash.
+    fn grow(&mut self) {
+        let slots = self.hashes.len() * 2;
+        let hashes = std::mem::replace(&mut self.hashes, vec![0; slots]);
+        let keys = std::mem::replace(&mut self.keys, vec![&[][..]; slots]);
+        let mask = slots - 1;
+        for (h, k) in hashes.into_iter().zip(keys).filter(|(h, _)| *h != 0) {
+            let mut i = self.home(h);
+            while self.hashes[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.hashes[i] = h;
+            self.keys[i] = k;
         }
     }
 }
@@ -258,6 +434,30 @@ mod tests {
 
     const SNAP: &[u8] = include_bytes!("../../fixtures/etcd/snapshot.db");
     const PS: usize = 4096;
+
+    #[test]
+    fn seen_keys_grow_and_never_confuse_two_keys() {
+        let keys: Vec<Vec<u8>> =
+            (0..5000).map(|i| format!("/registry/k/{i}").into_bytes()).collect();
+        let mut seen = SeenKeys::with_capacity(1);
+        for k in &keys {
+            assert!(seen.insert(k, seen.hash(k)));
+        }
+        assert!(seen.hashes.len() >= 5000 * 4 / 3, "grew to {}", seen.hashes.len());
+        for k in &keys {
+            assert!(!seen.insert(k, seen.hash(k)), "{k:?} met twice");
+        }
+        assert_eq!(seen.len, 5000);
+        // Two different keys under one hash (forced): both are kept.
+        let mut seen = SeenKeys::with_capacity(1);
+        let h = 1 << 63 | 5;
+        assert!(seen.insert(b"/registry/a", h));
+        assert!(seen.insert(b"/registry/b", h));
+        assert!(!seen.insert(b"/registry/a", h));
+        assert!(!seen.insert(b"/registry/b", h));
+        assert_eq!(seen.peek_key(h), b'/');
+        assert_eq!(seen.peek_key(1 << 63 | 6), 0);
+    }
 
     fn open(bytes: Vec<u8>) -> Result<BboltSource, SourceError> {
         BboltSource::from_bytes(Bytes::Owned(bytes), Path::new("copy.db"), &OpenOptions::default())
