@@ -4,8 +4,13 @@
 //! a live scan against `etcdctl get --prefix /registry -w json > /dev/null`
 //! on the same etcd; and the binary's peak RSS (`/usr/bin/time -v`) for every
 //! cached data set. Prints a skip message when the data set is missing.
+//! `ATREST_BENCH_SET=scan-110000-8192` picks another cached data set.
 //! `ATREST_BENCH_SCAN=live cargo bench --bench scan` runs only the
-//! live part.
+//! live part, `ATREST_BENCH_SCAN=snapshot` only the snapshot figures (no
+//! criterion run, no live etcd, no peak-RSS runs).
+//!
+//! Linked with the binary's allocator (mimalloc, `src/main.rs`), so the
+//! library figures are those of the shipped tool.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,9 @@ use atrest::report::{Header, Reporter, Summary};
 use atrest::scan::finding::Finding;
 use atrest::scan::{ScanOptions, Scanner};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const DEFAULT_SET: &str = "scan-100000-1024";
 
@@ -392,7 +400,8 @@ fn bench(c: &mut Criterion) {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let dir = cache().join(DEFAULT_SET);
+    let set = std::env::var("ATREST_BENCH_SET").unwrap_or_else(|_| DEFAULT_SET.to_string());
+    let dir = cache().join(set);
     let snapshot = dir.join("snapshot.db");
     if !snapshot.exists() {
         eprintln!(
@@ -408,6 +417,14 @@ fn bench(c: &mut Criterion) {
                 .expect("info.json");
         live(&snapshot, &cfg, info["objects"].as_u64().expect("objects"));
         return;
+    }
+    // The page-cache state of benches/bbolt.rs: evicted, then read once.
+    for cmd in [
+        "dd if=\"$0\" iflag=nocache count=0 status=none".to_string(),
+        "cat \"$0\" > /dev/null".to_string(),
+    ] {
+        let ok = Command::new("sh").arg("-c").arg(&cmd).arg(&snapshot).status();
+        assert!(ok.is_ok_and(|s| s.success()), "{cmd}");
     }
     let open = || open_source(&snapshot, &OpenOptions::default()).expect("snapshot");
     let open_unchecked = || {
@@ -449,6 +466,10 @@ fn bench(c: &mut Criterion) {
             limit / avg,
             shares.join(", ")
         );
+    }
+
+    if std::env::var("ATREST_BENCH_SCAN").is_ok_and(|v| v == "snapshot") {
+        return;
     }
 
     let mut g = c.benchmark_group("scan");

@@ -281,7 +281,7 @@ fn kms_v2_values_verify_with_the_plugin_and_are_unverified_without_it() {
     };
     let f = Scanner::new(Some(&cfg), "/registry").classify(&record, None).unwrap().unwrap();
     assert_eq!(f.verification, Verification::Verified);
-    assert_eq!(f.provider.as_deref(), Some("kms-v2"));
+    assert_eq!(f.provider, Some("kms-v2"));
     assert_eq!(f.key_name.as_deref(), Some("vault"));
     assert_eq!(f.kms_key_id.as_deref(), Some("1"));
     assert_eq!(f.kind.as_deref(), Some("Secret"));

@@ -130,8 +130,8 @@ impl Reporter for PrometheusReporter<'_> {
             return Ok(());
         }
         let resource = f.resource.clone().unwrap_or_else(|| "(not an API object)".into());
-        let provider = match (&f.provider, f.state) {
-            (Some(p), _) => p.clone(),
+        let provider = match (f.provider, f.state) {
+            (Some(p), _) => p.to_string(),
             (None, State::Plaintext) => "identity".into(),
             (None, _) => "unknown".into(),
         };
@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(e.into_string(), "# HELP m h\\\\elp\\nx\n# TYPE m gauge\nm{l=\"v\\\"\"} 2.5\n");
     }
 
-    fn finding(name: &str, state: State, provider: Option<&str>, history: bool) -> Finding {
+    fn finding(name: &str, state: State, provider: Option<&'static str>, history: bool) -> Finding {
         Finding {
             key: format!("/registry/secrets/default/{name}"),
             resource: Some("secrets".into()),
@@ -248,7 +248,7 @@ mod tests {
             history,
             size: 10,
             state,
-            provider: provider.map(Into::into),
+            provider,
             key_name: provider.map(|_| "k\"1".into()),
             kms_key_id: None,
             encoding: None,

@@ -219,7 +219,7 @@ mod tests {
 
     fn finding(
         resource: &str,
-        provider: Option<&str>,
+        provider: Option<&'static str>,
         key: Option<&str>,
         history: bool,
     ) -> Finding {
@@ -228,7 +228,7 @@ mod tests {
             revision: 1,
             history,
             size: 1,
-            provider: provider.map(str::to_string),
+            provider,
             key_name: key.map(str::to_string),
             ..Finding::new(
                 format!("/registry/{resource}/x"),

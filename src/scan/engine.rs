@@ -189,7 +189,7 @@ impl<'c> Scanner<'c> {
             }
             prefix::StoredValue::Encrypted { kind, name, body, .. } => {
                 f.state = State::Encrypted;
-                f.provider = Some(kind.as_str().to_string());
+                f.provider = Some(kind.as_str());
                 f.key_name = Some(String::from_utf8_lossy(name).into_owned());
                 if kind == prefix::ProviderKind::KmsV2
                     && let Ok(obj) = kmsv2::decode(body)
@@ -213,7 +213,7 @@ impl<'c> Scanner<'c> {
             }
             prefix::StoredValue::Unterminated { kind, .. } => {
                 f.state = State::UnknownPrefix;
-                f.provider = Some(kind.as_str().to_string());
+                f.provider = Some(kind.as_str());
                 if !history {
                     f.problems.push(Problem::Unknown);
                 }
@@ -280,7 +280,7 @@ fn verify(f: &mut Finding, chain: &Chain, value: &[u8], aad: &[u8]) {
 }
 
 fn describe_encoding(f: &mut Finding, enc: kube::Encoding) {
-    f.encoding = Some(enc.name().to_string());
+    f.encoding = Some(enc.name());
     (f.api_version, f.kind) = match enc {
         kube::Encoding::Protobuf { api_version, kind } => (Some(api_version), Some(kind)),
         kube::Encoding::Json { api_version, kind, .. }

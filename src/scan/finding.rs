@@ -135,13 +135,13 @@ pub struct Finding {
     /// How the value is stored.
     pub state: State,
     /// Provider that wrote it: `aescbc`, `aesgcm`, `secretbox`, `kms-v1`, `kms-v2`.
-    pub provider: Option<String>,
+    pub provider: Option<&'static str>,
     /// Key name, or KMS provider name.
     pub key_name: Option<String>,
     /// KMS v2 key ID.
     pub kms_key_id: Option<String>,
     /// Encoding of the (decrypted or plain) object: `protobuf`, `json`, `cbor`, `unknown`.
-    pub encoding: Option<String>,
+    pub encoding: Option<&'static str>,
     /// `apiVersion` of the object, when it could be read.
     pub api_version: Option<String>,
     /// `kind` of the object, when it could be read.
@@ -181,10 +181,30 @@ impl Finding {
 
     /// `provider/key` for census rows: `aesgcm/key1`, `kms-v2/vault`, `plaintext`.
     pub fn key_label(&self) -> String {
-        match (&self.provider, &self.key_name) {
-            (Some(p), Some(k)) => format!("{p}/{k}"),
-            (Some(p), None) => p.clone(),
-            _ => self.state.as_str().to_string(),
+        self.with_key_label(str::to_string)
+    }
+
+    /// Calls `f` with [`Self::key_label`], built on the stack when short
+    /// (the census asks once per object).
+    fn with_key_label<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match (self.provider, self.key_name.as_deref()) {
+            (Some(p), Some(k)) => {
+                let mut buf = [0u8; 128];
+                let n = p.len() + 1 + k.len();
+                match buf.get_mut(..n) {
+                    Some(out) => {
+                        let (head, tail) = out.split_at_mut(p.len());
+                        head.copy_from_slice(p.as_bytes());
+                        tail[0] = b'/';
+                        tail[1..].copy_from_slice(k.as_bytes());
+                        // Two strings and a '/': valid UTF-8.
+                        f(std::str::from_utf8(out).unwrap_or_default())
+                    }
+                    None => f(&format!("{p}/{k}")),
+                }
+            }
+            (Some(p), None) => f(p),
+            _ => f(self.state.as_str()),
         }
     }
 }
@@ -229,7 +249,7 @@ impl Census {
             }
         }
         bump(&mut self.by_namespace, f.namespace.as_deref().unwrap_or_default());
-        bump(&mut self.by_key, &f.key_label());
+        f.with_key_label(|label| bump(&mut self.by_key, label));
     }
 
     /// Adds the counts of `other` (a census of other findings).
@@ -280,11 +300,25 @@ mod tests {
         Finding {
             resource: Some(resource.into()),
             namespace: Some(ns.into()),
-            provider: key.map(|_| "aesgcm".into()),
+            provider: key.map(|_| "aesgcm"),
             key_name: key.map(Into::into),
             problems: if state == State::Plaintext { vec![Problem::Plaintext] } else { vec![] },
             ..Finding::new(format!("/registry/{resource}/{ns}/x"), state)
         }
+    }
+
+    #[test]
+    fn key_labels_short_long_and_without_a_key() {
+        let long = "k".repeat(300);
+        assert_eq!(finding("secrets", "a", State::Encrypted, Some("k1")).key_label(), "aesgcm/k1");
+        let f = finding("secrets", "a", State::Encrypted, Some(&long));
+        assert_eq!(f.key_label(), format!("aesgcm/{long}"));
+        let mut census = Census::default();
+        census.add(&f);
+        assert_eq!(census.by_key.get(&format!("aesgcm/{long}")), Some(&1));
+        let no_key = Finding { key_name: None, ..f };
+        assert_eq!(no_key.key_label(), "aesgcm");
+        assert_eq!(finding("secrets", "a", State::Plaintext, None).key_label(), "plaintext");
     }
 
     #[test]
