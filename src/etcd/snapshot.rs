@@ -193,10 +193,10 @@ pub fn walk<'a>(db: Db<'a>, path: PathBuf, query: &Query) -> Result<Records<'a>,
             }
         }))),
         View::Current => {
-            // Pre-sized from the page count (bounded by the file length;
-            // etcd pages of ~1 KiB values hold about three entries) to avoid
-            // regrowing; it still grows if pages hold more keys.
-            let guess = usize::try_from(db.meta().pgid.saturating_mul(4)).unwrap_or(0).min(1 << 22);
+            // Pre-sized from the page count (etcd pages of ~1 KiB values hold
+            // about three entries) to avoid regrowing, up to 2^20 keys (48
+            // MiB); it grows beyond that as keys come.
+            let guess = usize::try_from(db.meta().pgid.saturating_mul(4)).unwrap_or(0).min(1 << 20);
             Ok(Box::new(CurrentView {
                 entries: db.entries_rev(key),
                 seen: SeenKeys::with_capacity(guess),
@@ -305,10 +305,13 @@ impl<'a> Iterator for CurrentView<'a> {
 /// so a collision can never hide a key. The hash is foldhash, seeded per
 /// process: crafted keys cannot aim at known collisions.
 ///
-/// Memory: 24 bytes a slot, 32 to 64 bytes per key.
+/// Memory: 24 bytes a slot, 32 to 64 bytes per key once the table is in
+/// use (pre-sized from the page count, at most 2^20 keys' worth).
 struct SeenKeys<'a> {
     hashes: Vec<u64>,
-    keys: Vec<&'a [u8]>,
+    /// `None` for an empty slot: all-zero bits, so a fresh table is
+    /// calloc'ed and only the slots written become resident.
+    keys: Vec<Option<&'a [u8]>>,
     len: usize,
     state: foldhash::fast::RandomState,
 }
@@ -318,7 +321,7 @@ impl<'a> SeenKeys<'a> {
         let slots = (keys.saturating_mul(4) / 3).max(16).next_power_of_two();
         Self {
             hashes: vec![0; slots],
-            keys: vec![&[][..]; slots],
+            keys: vec![None; slots],
             len: 0,
             state: foldhash::fast::RandomState::default(),
         }
@@ -341,7 +344,7 @@ impl<'a> SeenKeys<'a> {
         let i = self.home(hash);
         // The key slot too: `insert` writes it, and a store that misses
         // stalls the walk as much as a load.
-        let key_len = self.keys.get(i).map_or(0, |k| k.len());
+        let key_len = self.keys.get(i).copied().flatten().map_or(0, <[u8]>::len);
         self.hashes.get(i).copied().unwrap_or(0) ^ key_len as u64
     }
 
@@ -353,7 +356,9 @@ impl<'a> SeenKeys<'a> {
         loop {
             match self.hashes[i] {
                 0 => return 0,
-                h if h == hash => return self.keys[i].first().copied().unwrap_or(0),
+                h if h == hash => {
+                    return self.keys[i].and_then(|k| k.first().copied()).unwrap_or(0);
+                }
                 _ => i = (i + 1) & mask,
             }
         }
@@ -370,11 +375,11 @@ impl<'a> SeenKeys<'a> {
             match self.hashes[i] {
                 0 => {
                     self.hashes[i] = hash;
-                    self.keys[i] = key;
+                    self.keys[i] = Some(key);
                     self.len += 1;
                     return true;
                 }
-                h if h == hash && self.keys[i] == key => return false,
+                h if h == hash && self.keys[i] == Some(key) => return false,
                 _ => i = (i + 1) & mask,
             }
         }
@@ -384,7 +389,7 @@ impl<'a> SeenKeys<'a> {
     fn grow(&mut self) {
         let slots = self.hashes.len() * 2;
         let hashes = std::mem::replace(&mut self.hashes, vec![0; slots]);
-        let keys = std::mem::replace(&mut self.keys, vec![&[][..]; slots]);
+        let keys = std::mem::replace(&mut self.keys, vec![None; slots]);
         let mask = slots - 1;
         for (h, k) in hashes.into_iter().zip(keys).filter(|(h, _)| *h != 0) {
             let mut i = self.home(h);
