@@ -216,11 +216,12 @@ const LOOKAHEAD: usize = 64;
 /// The current view: walks the `key` bucket newest revision first and keeps
 /// the first entry met per etcd key (unless it is a tombstone).
 ///
-/// Work goes [`LOOKAHEAD`] entries at a time: decode them all, then load
-/// the home slot of each key in [`SeenKeys`] (independent loads, so their
-/// cache misses overlap), then insert them in order. One entry at a time,
-/// each insert waited for its own miss, and the key set cost about as much
-/// as decoding every entry.
+/// Work goes [`LOOKAHEAD`] entries at a time: touch each record's first
+/// bytes, decode them all, load the home slot of each key in [`SeenKeys`]
+/// and the stored key of any slot whose hash matches, then insert in order.
+/// Within a batch these loads are independent, so their cache misses
+/// overlap; one entry at a time, each waited for its own miss and the walk
+/// took about twice as long (`docs/performance.md`).
 struct CurrentView<'a> {
     entries: super::bbolt::Entries<'a>,
     seen: SeenKeys<'a>,
