@@ -435,15 +435,24 @@ fn bench(c: &mut Criterion) {
 
     // Full verify scan, our own timing (best of 5) for the report lines:
     // with the snapshot's SHA-256 trailer check (the default) and without.
+    // Also the mean CPU seconds (user + system, all threads) per scan: on a
+    // shared machine it moves much less than wall time.
+    let cpu0 = proc_cpu("self");
     let (took, count) = best_of(5, || scan(open().as_mut(), &cfg));
+    let cpu1 = proc_cpu("self");
     assert_eq!(count.verified, count.objects, "every object verifies");
     let (took_unchecked, _) = best_of(5, || scan(open_unchecked().as_mut(), &cfg));
+    let cpu2 = proc_cpu("self");
     let avg = count.bytes as f64 / count.objects as f64;
     let mut rates = Vec::new();
-    for (what, t) in [("with trailer check", took), ("--skip-trailer-check", took_unchecked)] {
+    for (what, t, cpu) in [
+        ("with trailer check", took, (cpu1 - cpu0) / 5.0),
+        ("--skip-trailer-check", took_unchecked, (cpu2 - cpu1) / 5.0),
+    ] {
         let secs = t.as_secs_f64();
         println!(
-            "scan/snapshot ({what}): {} objects, {:.1} MiB of values in {:.3}s: {:.0} objects/s, {:.1} MB/s",
+            "scan/snapshot ({what}): {} objects, {:.1} MiB of values in {:.3}s: {:.0} objects/s, {:.1} MB/s; \
+             {cpu:.2} CPU-s per scan (mean of 5)",
             count.objects,
             count.bytes as f64 / 1048576.0,
             secs,
