@@ -20,6 +20,10 @@ fn to_io(e: serde_json::Error) -> io::Error {
 /// document).
 pub struct JsonReporter<'w> {
     out: Box<dyn Write + 'w>,
+    /// One finding serialized here first, then written in one call: serde
+    /// writes token by token, and each token through `dyn Write` made the
+    /// JSON report a third of the binary's scan time.
+    buf: Vec<u8>,
     objects: usize,
     /// Older revisions written so far; `None` until the history array opens.
     history: Option<usize>,
@@ -28,7 +32,7 @@ pub struct JsonReporter<'w> {
 impl<'w> JsonReporter<'w> {
     /// A reporter writing to `out`.
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        Self { out, objects: 0, history: None }
+        Self { out, buf: Vec::with_capacity(1024), objects: 0, history: None }
     }
 }
 
@@ -57,11 +61,13 @@ impl Reporter for JsonReporter<'_> {
                 ));
             }
         };
+        self.buf.clear();
         if *written > 0 {
-            write!(self.out, ",")?;
+            self.buf.push(b',');
         }
         *written += 1;
-        serde_json::to_writer(&mut self.out, f).map_err(to_io)
+        serde_json::to_writer(&mut self.buf, f).map_err(to_io)?;
+        self.out.write_all(&self.buf)
     }
 
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
@@ -79,12 +85,14 @@ impl Reporter for JsonReporter<'_> {
 /// JSON Lines: a `header` line, one `object` line per finding, a `summary` line.
 pub struct JsonLinesReporter<'w> {
     out: Box<dyn Write + 'w>,
+    /// One line serialized here first (see [`JsonReporter`]).
+    buf: Vec<u8>,
 }
 
 impl<'w> JsonLinesReporter<'w> {
     /// A reporter writing to `out`.
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        Self { out }
+        Self { out, buf: Vec::with_capacity(1024) }
     }
 
     fn line<T: Serialize>(&mut self, kind: &str, body: &T) -> io::Result<()> {
@@ -96,9 +104,11 @@ impl<'w> JsonLinesReporter<'w> {
             #[serde(flatten)]
             body: &'a T,
         }
-        serde_json::to_writer(&mut self.out, &Line { kind, schema_version: SCHEMA_VERSION, body })
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, &Line { kind, schema_version: SCHEMA_VERSION, body })
             .map_err(to_io)?;
-        writeln!(self.out)
+        self.buf.push(b'\n');
+        self.out.write_all(&self.buf)
     }
 }
 
