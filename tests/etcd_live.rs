@@ -8,13 +8,12 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use atrest::etcd::live::{LiveOptions, LiveSource};
 use atrest::etcd::{Query, RecordSource, SourceError};
 use etcd_client::{Client, Txn, TxnOp};
-use support::etcd::{ETCD, ETCDCTL, Etcd, free_port};
+use support::etcd::{Etcd, free_port};
 
 fn read_all(src: &mut LiveSource) -> Vec<(Vec<u8>, Vec<u8>)> {
     src.records(&Query::current())
@@ -231,57 +230,10 @@ fn every_key_exactly_once_whatever_the_page_size() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1 byte"));
 }
 
-/// An etcd that accepts requests up to 8 MiB (one value of 5 MiB), started
-/// like the shared harness does it; killed by PID on drop.
-struct BigEtcd {
-    child: std::process::Child,
-    endpoint: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for BigEtcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_big_etcd() -> BigEtcd {
-    let dir = tempfile::tempdir().unwrap();
-    let (c, p) = (free_port(), free_port());
-    let (curl, purl) = (format!("http://127.0.0.1:{c}"), format!("http://127.0.0.1:{p}"));
-    let child = Command::new(ETCD)
-        .args(["--name", "big", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(["--listen-client-urls", &curl, "--advertise-client-urls", &curl])
-        .args(["--listen-peer-urls", &purl, "--initial-advertise-peer-urls", &purl])
-        .args(["--initial-cluster", &format!("big={purl}"), "--max-request-bytes", "8388608"])
-        .args(["--logger", "zap", "--log-outputs", "stderr"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let etcd = BigEtcd { child, endpoint: format!("127.0.0.1:{c}"), _dir: dir };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let ok = Command::new(ETCDCTL)
-            .env("ETCDCTL_API", "3")
-            .args([&format!("--endpoints={curl}"), "endpoint", "health", "--command-timeout=1s"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return etcd;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("etcd with --max-request-bytes did not become healthy");
-}
-
 #[test]
 fn responses_above_4_mib_and_a_value_above_the_receive_limit() {
-    let etcd = start_big_etcd();
+    // Requests up to 8 MiB (one value of 5 MiB below).
+    let etcd = Etcd::start_with(&["--max-request-bytes", "8388608"]);
     // 12 values of 512 KiB: 6 MiB, more than gRPC's default 4 MiB receive
     // limit, in one response with the default 16 MiB pages.
     let mut big: Vec<(Vec<u8>, Vec<u8>)> =

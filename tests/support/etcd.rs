@@ -122,15 +122,21 @@ pub fn make_pki(dir: &Path) -> TlsFiles {
 impl Etcd {
     /// A plain-HTTP etcd.
     pub fn start() -> Etcd {
-        Self::launch(false)
+        Self::launch(false, &[])
     }
 
     /// An etcd that requires TLS client certificates.
     pub fn start_tls() -> Etcd {
-        Self::launch(true)
+        Self::launch(true, &[])
     }
 
-    fn launch(tls: bool) -> Etcd {
+    /// A plain-HTTP etcd with extra command-line flags
+    /// (`--max-request-bytes 8388608`).
+    pub fn start_with(flags: &[&str]) -> Etcd {
+        Self::launch(false, flags)
+    }
+
+    fn launch(tls: bool, flags: &[&str]) -> Etcd {
         let dir = tempfile::tempdir().unwrap();
         let tls = tls.then(|| make_pki(dir.path()));
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -150,6 +156,7 @@ impl Etcd {
                 "--log-outputs",
                 "stderr",
             ])
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(t) = &tls {
