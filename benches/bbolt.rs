@@ -3,31 +3,23 @@
 //! the same run. Input: `scripts/bench-setup-etcd` (cached outside the repo);
 //! without it the bench prints how to make it and exits.
 
+mod support;
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atrest::etcd::snapshot::BboltSource;
 use atrest::etcd::{OpenOptions, Query, RecordSource};
 use criterion::{Criterion, Throughput};
+use support::best_of;
 
 fn bench_file() -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
     });
     cache.join("atrest-bench/etcd-100k.db")
-}
-
-fn best_of<F: FnMut()>(n: usize, mut f: F) -> Duration {
-    (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
 }
 
 fn walk(path: &Path, query: &Query) -> (usize, usize) {
@@ -78,28 +70,16 @@ fn baseline(path: &Path, len: u64) {
             cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
         assert!(ok, "{cmd:?} failed");
     };
-    // One defined page-cache state for everything below: drop the file's
-    // cached pages, then read it once. A fresh read fills the page cache
-    // through readahead (in large folios on kernels whose filesystem supports
-    // them), which is the state a snapshot is in after it was copied or read
-    // once; a file etcd just wrote with small writes can sit in 4 KiB pages
-    // instead, where mapping it costs more (docs/performance.md).
-    run(Command::new("dd").arg(format!("if={}", path.display())).args([
-        "iflag=nocache",
-        "count=0",
-        "status=none",
-    ]));
-    run(Command::new("sh").arg("-c").arg("cat \"$0\" > /dev/null").arg(path));
-    let cat =
+    // One defined page-cache state for everything below.
+    support::read_once_afresh(path);
+    let (cat, ()) =
         best_of(5, || run(Command::new("sh").arg("-c").arg("cat \"$0\" > /dev/null").arg(path)));
-    let status = best_of(3, || {
+    let (status, ()) = best_of(3, || {
         run(Command::new("etcdctl").env("ETCDCTL_API", "3").args(["snapshot", "status"]).arg(path))
     });
-    let mut current = (0, 0);
-    let t_cur = best_of(5, || current = walk(path, &Query::current()));
-    let mut history = (0, 0);
-    let t_hist = best_of(5, || history = walk(path, &Query::history()));
-    let t_open = best_of(5, || {
+    let (t_cur, current) = best_of(5, || walk(path, &Query::current()));
+    let (t_hist, history) = best_of(5, || walk(path, &Query::history()));
+    let (t_open, ()) = best_of(5, || {
         black_box(
             BboltSource::open(path, &OpenOptions::default()).expect("open with trailer check"),
         );

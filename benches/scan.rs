@@ -12,6 +12,8 @@
 //! Linked with the binary's allocator (mimalloc, `src/main.rs`), so the
 //! library figures are those of the shipped tool.
 
+mod support;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +25,7 @@ use atrest::report::{Header, Reporter, Summary};
 use atrest::scan::finding::Finding;
 use atrest::scan::{ScanOptions, Scanner};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::best_of;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -163,19 +166,6 @@ fn etcdctl(endpoint: &str) -> Command {
     let mut c = Command::new("/usr/bin/etcdctl");
     c.env("ETCDCTL_API", "3").arg(format!("--endpoints=http://{endpoint}"));
     c
-}
-
-fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = None;
-    let mut last = None;
-    for _ in 0..n {
-        let t = Instant::now();
-        let v = f();
-        let d = t.elapsed();
-        best = Some(best.map_or(d, |b: Duration| b.min(d)));
-        last = Some(v);
-    }
-    (best.unwrap(), last.unwrap())
 }
 
 /// Peak memory of `atrest scan` on `dir`'s snapshot: `/usr/bin/time -v`'s
@@ -418,14 +408,7 @@ fn bench(c: &mut Criterion) {
         live(&snapshot, &cfg, info["objects"].as_u64().expect("objects"));
         return;
     }
-    // The page-cache state of benches/bbolt.rs: evicted, then read once.
-    for cmd in [
-        "dd if=\"$0\" iflag=nocache count=0 status=none".to_string(),
-        "cat \"$0\" > /dev/null".to_string(),
-    ] {
-        let ok = Command::new("sh").arg("-c").arg(&cmd).arg(&snapshot).status();
-        assert!(ok.is_ok_and(|s| s.success()), "{cmd}");
-    }
+    support::read_once_afresh(&snapshot);
     let open = || open_source(&snapshot, &OpenOptions::default()).expect("snapshot");
     let open_unchecked = || {
         let o = OpenOptions { skip_trailer_check: true, ..OpenOptions::default() };
