@@ -17,6 +17,8 @@
 //! `health`) or lie outside the prefix (`compact_rev_key`) are reported as
 //! such, never guessed.
 
+use smallvec::SmallVec;
+
 use super::resources::{self, Scope};
 use crate::config::GroupResource;
 
@@ -349,7 +351,8 @@ fn classify_normalized(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
     let rest = std::str::from_utf8(rest).map_err(|e| {
         malformed(format!("not UTF-8 at byte {}", prefix.len() + 1 + e.valid_up_to()))
     })?;
-    let segs: Vec<&str> = rest.split('/').collect();
+    // Object keys have at most four segments: no allocation for them.
+    let segs: SmallVec<[&str; 6]> = rest.split('/').collect();
     if let Some(i) = segs.iter().position(|s| s.is_empty()) {
         return Err(malformed(format!("empty path segment {} after the prefix", i + 1)));
     }

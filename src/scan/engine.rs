@@ -159,7 +159,12 @@ impl<'c> Scanner<'c> {
             Err(_) => (None, None),
         };
         let requires_encryption = policy.as_ref().is_some_and(|p| p.requires_encryption);
-        let key = String::from_utf8_lossy(&record.key).into_owned();
+        // Keys are UTF-8 almost always; `from_utf8` checks that faster
+        // than the lossy path walks it.
+        let key = match std::str::from_utf8(&record.key) {
+            Ok(k) => k.to_owned(),
+            Err(_) => String::from_utf8_lossy(&record.key).into_owned(),
+        };
         let (namespace, name) = match object {
             Some(o) => (o.namespace, Some(o.name)),
             None => (None, None),
