@@ -336,3 +336,18 @@ fn a_server_that_dies_mid_scan_gives_an_error_not_a_hang() {
     assert!(it.next().is_none(), "nothing after the error");
     assert!(start.elapsed() < Duration::from_secs(15), "{:?}", start.elapsed());
 }
+
+/// The harness's answer to a port race: etcd started on a client port that
+/// something else holds exits, and the launch reports it (so `Etcd::start`
+/// retries on new ports) instead of waiting out the health timeout or
+/// taking the other listener's answers for its own.
+#[test]
+fn a_launch_on_a_taken_port_is_reported_not_waited_out() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().port();
+    let peer = std::iter::repeat_with(free_port).find(|p| *p != taken).unwrap();
+    let started = std::time::Instant::now();
+    assert!(Etcd::launch_on(false, &[], taken, peer).is_none(), "etcd started on a taken port");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "the exit was not noticed");
+    drop(holder);
+}

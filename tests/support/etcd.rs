@@ -119,6 +119,9 @@ pub fn make_pki(dir: &Path) -> TlsFiles {
     }
 }
 
+/// Launches tried before a test gives up (see [`Etcd::launch`]).
+const LAUNCH_ATTEMPTS: usize = 5;
+
 impl Etcd {
     /// A plain-HTTP etcd.
     pub fn start() -> Etcd {
@@ -136,11 +139,27 @@ impl Etcd {
         Self::launch(false, flags)
     }
 
+    /// Starts etcd on two free ports. `free_port` hands out a port that is
+    /// free now, so a parallel test can take it before etcd binds it: etcd
+    /// then exits, and the launch is tried again on new ports (up to
+    /// [`LAUNCH_ATTEMPTS`] times) instead of waiting out the health timeout.
     fn launch(tls: bool, flags: &[&str]) -> Etcd {
+        for _ in 0..LAUNCH_ATTEMPTS {
+            let cport = free_port();
+            let pport = std::iter::repeat_with(free_port).find(|p| *p != cport).unwrap();
+            if let Some(etcd) = Self::launch_on(tls, flags, cport, pport) {
+                return etcd;
+            }
+        }
+        panic!("etcd exited at start {LAUNCH_ATTEMPTS} times (ports taken?)");
+    }
+
+    /// One launch on the given client and peer ports: `None` if etcd exits
+    /// before it is healthy (a port was taken).
+    pub fn launch_on(tls: bool, flags: &[&str], cport: u16, pport: u16) -> Option<Etcd> {
         let dir = tempfile::tempdir().unwrap();
         let tls = tls.then(|| make_pki(dir.path()));
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let (cport, pport) = (free_port(), free_port());
         let curl = format!("{scheme}://127.0.0.1:{cport}");
         let purl = format!("http://127.0.0.1:{pport}");
         let mut cmd = Command::new(ETCD);
@@ -166,14 +185,19 @@ impl Etcd {
             cmd.arg("--client-cert-auth");
         }
         let child = cmd.spawn().expect("start /usr/bin/etcd");
-        let etcd = Etcd { child: Some(child), dir, endpoint: format!("127.0.0.1:{cport}"), tls };
-        etcd.wait_healthy();
-        etcd
+        let mut etcd =
+            Etcd { child: Some(child), dir, endpoint: format!("127.0.0.1:{cport}"), tls };
+        etcd.wait_healthy().then_some(etcd)
     }
 
-    fn wait_healthy(&self) {
+    /// True once our etcd answers a health check; false if it exited first
+    /// (a health answer from an etcd that is not ours does not count).
+    fn wait_healthy(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            if self.exited() {
+                return false;
+            }
             let ok = self
                 .etcdctl()
                 .args(["endpoint", "health", "--command-timeout=1s"])
@@ -182,11 +206,21 @@ impl Etcd {
                 .status()
                 .is_ok_and(|s| s.success());
             if ok {
-                return;
+                return !self.exited();
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("etcd at {} did not become healthy", self.endpoint);
+    }
+
+    /// Whether the etcd process has exited. It is reaped then and
+    /// forgotten, so that `stop` never signals a PID that is reused.
+    fn exited(&mut self) -> bool {
+        let gone = self.child.as_mut().is_none_or(|c| c.try_wait().ok().flatten().is_some());
+        if gone {
+            self.child = None;
+        }
+        gone
     }
 
     /// `etcdctl` preset with the endpoint (and the RSA client cert for TLS).
