@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::finding::{Census, Finding, Problem, State, Verification};
+use super::finding::{Census, Finding, Problem, State, Tally, Verification};
 use crate::config::{EncryptionConfig, GroupResource, ProviderConfig};
 use crate::crypto::chain::Chain;
 use crate::crypto::{CryptoError, KeyUsed};
@@ -427,8 +427,9 @@ impl Pass<'_, '_> {
                         })
                         .collect();
                     // Counted here, off the reporting thread.
-                    let mut census = Census::default();
-                    classified.iter().flatten().flatten().for_each(|f| census.add(f));
+                    let mut tally = Tally::default();
+                    classified.iter().flatten().flatten().for_each(|f| tally.add(f));
+                    let census = tally.into_census();
                     if done_tx.send((batch, classified, census)).is_err() {
                         return;
                     }

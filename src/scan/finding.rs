@@ -25,6 +25,10 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in declaration order (`state as usize` indexes it).
+    pub const ALL: [State; 4] =
+        [Self::Encrypted, Self::Plaintext, Self::UnknownPrefix, Self::Unreadable];
+
     /// The kebab-case name used in reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -229,27 +233,11 @@ pub struct Census {
 }
 
 impl Census {
-    /// Counts one finding.
+    /// Counts one finding (to count many, a [`Tally`] is cheaper).
     pub fn add(&mut self, f: &Finding) {
-        for p in &f.problems {
-            bump(&mut self.problems, p.as_str());
-        }
-        if f.history {
-            self.history_revisions += 1;
-            return;
-        }
-        self.objects += 1;
-        let state = f.state.as_str();
-        bump(&mut self.by_state, state);
-        let resource = f.resource.as_deref().unwrap_or("(not an API object)");
-        match self.by_resource.get_mut(resource) {
-            Some(by_state) => bump(by_state, state),
-            None => {
-                self.by_resource.insert(resource.to_string(), BTreeMap::from([(state.into(), 1)]));
-            }
-        }
-        bump(&mut self.by_namespace, f.namespace.as_deref().unwrap_or_default());
-        f.with_key_label(|label| bump(&mut self.by_key, label));
+        let mut tally = Tally::default();
+        tally.add(f);
+        self.merge(tally.into_census());
     }
 
     /// Adds the counts of `other` (a census of other findings).
@@ -275,13 +263,120 @@ impl Census {
     }
 }
 
-/// Adds one to `map[name]`.
-fn bump(map: &mut BTreeMap<String, u64>, name: &str) {
-    match map.get_mut(name) {
-        Some(n) => *n += 1,
-        None => {
-            map.insert(name.to_string(), 1);
+/// Counts findings into a [`Census`], cheaply when they come grouped.
+///
+/// A scan meets objects in etcd key order, so runs of findings share their
+/// resource, namespace and key: each of these dimensions keeps the current
+/// run's name and count and touches the census's maps only when the name
+/// changes. States and problems are counted in arrays. The census is
+/// complete after [`Tally::into_census`].
+#[derive(Debug, Default)]
+pub struct Tally {
+    census: Census,
+    states: [u64; State::ALL.len()],
+    problems: [u64; Problem::ALL.len()],
+    resource: Run<[u64; State::ALL.len()]>,
+    namespace: Run<u64>,
+    key: Run<u64>,
+}
+
+/// The current run of one census dimension: its name and counts.
+#[derive(Debug, Default)]
+struct Run<C> {
+    name: String,
+    counts: C,
+    /// False before the first finding (so that `""` is a name like any other).
+    started: bool,
+}
+
+impl<C: Default> Run<C> {
+    /// The counts of the run named `name`, first handing the current run's
+    /// counts to `flush` when the name changes.
+    fn counts(&mut self, name: &str, flush: impl FnOnce(&str, C)) -> &mut C {
+        if !self.started || self.name != name {
+            if self.started {
+                flush(&self.name, std::mem::take(&mut self.counts));
+            }
+            self.name.clear();
+            self.name.push_str(name);
+            self.started = true;
         }
+        &mut self.counts
+    }
+
+    /// Hands the current run's counts to `flush` and ends the run.
+    fn finish(&mut self, flush: impl FnOnce(&str, C)) {
+        if std::mem::take(&mut self.started) {
+            flush(&self.name, std::mem::take(&mut self.counts));
+        }
+    }
+}
+
+impl Tally {
+    /// Counts one finding.
+    pub fn add(&mut self, f: &Finding) {
+        for p in &f.problems {
+            self.problems[*p as usize] += 1;
+        }
+        if f.history {
+            self.census.history_revisions += 1;
+            return;
+        }
+        self.census.objects += 1;
+        self.states[f.state as usize] += 1;
+        let census = &mut self.census;
+        let resource = f.resource.as_deref().unwrap_or("(not an API object)");
+        self.resource.counts(resource, |name, counts| add_states(census, name, counts))
+            [f.state as usize] += 1;
+        let namespace = f.namespace.as_deref().unwrap_or_default();
+        *self
+            .namespace
+            .counts(namespace, |name, n| add_count(&mut census.by_namespace, name, n)) += 1;
+        f.with_key_label(|label| {
+            *self.key.counts(label, |name, n| add_count(&mut census.by_key, name, n)) += 1
+        });
+    }
+
+    /// The census of every finding added.
+    pub fn into_census(mut self) -> Census {
+        let census = &mut self.census;
+        self.resource.finish(|name, counts| add_states(census, name, counts));
+        self.namespace.finish(|name, n| add_count(&mut census.by_namespace, name, n));
+        self.key.finish(|name, n| add_count(&mut census.by_key, name, n));
+        for (state, n) in State::ALL.iter().zip(self.states) {
+            add_count(&mut census.by_state, state.as_str(), n);
+        }
+        for (problem, n) in Problem::ALL.iter().zip(self.problems) {
+            add_count(&mut census.problems, problem.as_str(), n);
+        }
+        self.census
+    }
+}
+
+/// Adds `n` to `map[name]`; a zero count adds no entry.
+fn add_count(map: &mut BTreeMap<String, u64>, name: &str, n: u64) {
+    if n == 0 {
+        return;
+    }
+    match map.get_mut(name) {
+        Some(count) => *count += n,
+        None => {
+            map.insert(name.to_string(), n);
+        }
+    }
+}
+
+/// Adds per-state counts of resource `name` to the census.
+fn add_states(census: &mut Census, name: &str, counts: [u64; State::ALL.len()]) {
+    if counts.iter().all(|n| *n == 0) {
+        return;
+    }
+    let by_state = match census.by_resource.get_mut(name) {
+        Some(by_state) => by_state,
+        None => census.by_resource.entry(name.to_string()).or_default(),
+    };
+    for (state, n) in State::ALL.iter().zip(counts) {
+        add_count(by_state, state.as_str(), n);
     }
 }
 
@@ -343,5 +438,73 @@ mod tests {
         assert_eq!(whole.by_resource["secrets"]["encrypted"], 2);
         assert_eq!(whole.count(Problem::Plaintext), 3);
         assert_eq!(whole.history_revisions, 1);
+    }
+
+    /// The census as counted one finding at a time into plain maps.
+    fn reference(findings: &[Finding]) -> Census {
+        fn bump(map: &mut BTreeMap<String, u64>, name: &str) {
+            *map.entry(name.to_string()).or_default() += 1;
+        }
+        let mut c = Census::default();
+        for f in findings {
+            f.problems.iter().for_each(|p| bump(&mut c.problems, p.as_str()));
+            if f.history {
+                c.history_revisions += 1;
+                continue;
+            }
+            c.objects += 1;
+            bump(&mut c.by_state, f.state.as_str());
+            let resource = f.resource.as_deref().unwrap_or("(not an API object)");
+            bump(c.by_resource.entry(resource.to_string()).or_default(), f.state.as_str());
+            bump(&mut c.by_namespace, f.namespace.as_deref().unwrap_or_default());
+            bump(&mut c.by_key, &f.key_label());
+        }
+        c
+    }
+
+    #[test]
+    fn enum_tables_are_in_declaration_order() {
+        for (i, s) in State::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i);
+        }
+        for (i, p) in Problem::ALL.iter().enumerate() {
+            assert_eq!(*p as usize, i);
+        }
+    }
+
+    #[test]
+    fn tally_counts_runs_and_interleavings_like_the_reference() {
+        // Runs of one resource/namespace/key, names coming back after
+        // others, the empty namespace, findings without a resource, history.
+        let mut all = Vec::new();
+        for i in 0..200u32 {
+            let resource = ["secrets", "configmaps", "secrets", "leases.coordination.k8s.io"]
+                [(i / 7 % 4) as usize];
+            let ns = ["a", "", "b", "a"][(i / 3 % 4) as usize];
+            let (state, key) = match i % 5 {
+                0 => (State::Plaintext, None),
+                1 => (State::UnknownPrefix, None),
+                _ => (State::Encrypted, Some(["k1", "k2"][(i / 11 % 2) as usize])),
+            };
+            let mut f = finding(resource, ns, state, key);
+            if i % 13 == 0 {
+                f.resource = None;
+            }
+            if i % 17 == 0 {
+                f.history = true;
+            }
+            if i % 19 == 0 {
+                f.problems.push(Problem::Stale);
+            }
+            all.push(f);
+        }
+        for len in [0, 1, 2, 50, all.len()] {
+            let mut tally = Tally::default();
+            all[..len].iter().for_each(|f| tally.add(f));
+            assert_eq!(tally.into_census(), reference(&all[..len]), "first {len} findings");
+        }
+        let mut one_by_one = Census::default();
+        all.iter().for_each(|f| one_by_one.add(f));
+        assert_eq!(one_by_one, reference(&all));
     }
 }
