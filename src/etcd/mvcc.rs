@@ -7,6 +7,8 @@
 //! used by tests and fixtures); [`KeyValueRef::decode`] is the zero-copy
 //! decoder the readers use on every record. No I/O, no tree walking.
 
+use crate::format::protowire::{self, WireError, bytes, varint};
+
 /// Length of a revision key without the tombstone mark.
 pub const REVISION_KEY_LEN: usize = 17;
 
@@ -113,45 +115,10 @@ pub struct KeyValueRef<'a> {
     pub lease: i64,
 }
 
-/// One varint; the one-byte case (tags, small numbers) inline.
-#[inline]
-fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, MvccError> {
-    match buf.get(*pos) {
-        Some(&b) if b < 0x80 => {
-            *pos += 1;
-            Ok(u64::from(b))
-        }
-        _ => varint_long(buf, pos),
+impl From<WireError> for MvccError {
+    fn from(e: WireError) -> Self {
+        MvccError::BadKeyValue { offset: e.offset, what: e.what }
     }
-}
-
-#[inline]
-fn varint_long(buf: &[u8], pos: &mut usize) -> Result<u64, MvccError> {
-    let mut v: u64 = 0;
-    for shift in 0..10u32 {
-        let Some(&b) = buf.get(*pos) else {
-            return Err(MvccError::BadKeyValue { offset: *pos, what: "truncated varint" });
-        };
-        *pos += 1;
-        v |= u64::from(b & 0x7f) << (7 * shift);
-        if b & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err(MvccError::BadKeyValue { offset: *pos, what: "varint longer than 10 bytes" })
-}
-
-fn bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8], MvccError> {
-    let at = *pos;
-    let n = varint(buf, pos)?;
-    let start = *pos;
-    let end = usize::try_from(n).ok().and_then(|n| start.checked_add(n));
-    let s = end.and_then(|e| buf.get(start..e)).ok_or(MvccError::BadKeyValue {
-        offset: at,
-        what: "length-delimited field past the end",
-    })?;
-    *pos += s.len();
-    Ok(s)
 }
 
 impl<'a> KeyValueRef<'a> {
@@ -165,8 +132,7 @@ impl<'a> KeyValueRef<'a> {
         let mut seen_key = false;
         while pos < buf.len() {
             let at = pos;
-            let tag = varint(buf, &mut pos)?;
-            let (field, wire) = (tag >> 3, tag & 7);
+            let (field, wire) = protowire::key(buf, &mut pos)?;
             match (field, wire) {
                 (1, 2) if seen_key => {
                     return Err(MvccError::BadKeyValue { offset: at, what: "key field repeated" });
@@ -186,28 +152,7 @@ impl<'a> KeyValueRef<'a> {
                         what: "field with the wrong wire type",
                     });
                 }
-                (_, 0) => {
-                    varint(buf, &mut pos)?;
-                }
-                (_, 1) | (_, 5) => {
-                    let n = if wire == 1 { 8 } else { 4 };
-                    if buf.len() - pos < n {
-                        return Err(MvccError::BadKeyValue {
-                            offset: at,
-                            what: "fixed-width field past the end",
-                        });
-                    }
-                    pos += n;
-                }
-                (_, 2) => {
-                    bytes(buf, &mut pos)?;
-                }
-                _ => {
-                    return Err(MvccError::BadKeyValue {
-                        offset: at,
-                        what: "unsupported wire type",
-                    });
-                }
+                (_, wire) => protowire::skip(buf, &mut pos, wire)?,
             }
         }
         Ok(kv)

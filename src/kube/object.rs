@@ -13,6 +13,7 @@
 //! Every decoder here is bounds-checked and never panics: malformed input is
 //! [`Encoding::Malformed`], not a crash.
 
+use crate::format::protowire;
 use crate::format::reader::{ReadError, Reader};
 
 /// `protoEncodingPrefix` of apimachinery's protobuf serializer.
@@ -194,11 +195,13 @@ pub fn classify(value: &[u8]) -> Encoding {
         let head = value
             .strip_prefix(PROTOBUF_MAGIC)
             .ok_or(ObjectError::NotProtobuf)
-            .and_then(|body| {
-                <UnknownHead as prost::Message>::decode(body)
-                    .map_err(|e| ObjectError::Unknown(e.to_string()))
+            .and_then(|body| match read_type_meta(body) {
+                Some(tm) => Ok(tm),
+                None => <UnknownHead as prost::Message>::decode(body)
+                    .map(|head| head.type_meta)
+                    .map_err(|e| ObjectError::Unknown(e.to_string())),
             })
-            .and_then(|head| sane_type_meta(head.type_meta));
+            .and_then(sane_type_meta);
         return match head {
             Ok((api_version, kind)) => Encoding::Protobuf { api_version, kind },
             Err(e) => Encoding::Malformed { claimed: "protobuf", error: e.to_string() },
@@ -236,6 +239,95 @@ pub fn decode_unknown(value: &[u8]) -> Result<((String, String), Unknown), Objec
         .map_err(|e| ObjectError::Unknown(e.to_string()))?;
     let tm = sane_type_meta(unknown.type_meta.clone())?;
     Ok((tm, unknown))
+}
+
+/// The typeMeta of a `runtime.Unknown` read without prost, in the shape
+/// kube-apiserver writes: no groups, the typeMeta field at most once, each of
+/// its two strings at most once, varints shorter than ten bytes. `None` when
+/// the bytes stray from that shape: prost then decodes them and gives the
+/// verdict. Where this returns `Some`, prost returns the same (a proptest
+/// below and the `kube_object` fuzz target hold the two to it).
+fn read_type_meta(body: &[u8]) -> Option<Option<TypeMeta>> {
+    let mut type_meta = None;
+    let mut pos = 0;
+    while pos < body.len() {
+        let (field, wire) = wire_key(body, &mut pos)?;
+        match (field, wire) {
+            (1, protowire::LEN) if type_meta.is_none() => {
+                type_meta = Some(read_type_meta_fields(short_bytes(body, &mut pos)?)?);
+            }
+            (1, _) => return None,
+            (_, wire) => skip_short(body, &mut pos, wire)?,
+        }
+    }
+    Some(type_meta)
+}
+
+/// The fields of a `TypeMeta` message (see [`read_type_meta`]).
+fn read_type_meta_fields(msg: &[u8]) -> Option<TypeMeta> {
+    let mut tm = TypeMeta::default();
+    let mut pos = 0;
+    while pos < msg.len() {
+        let (field, wire) = wire_key(msg, &mut pos)?;
+        let slot = match field {
+            1 => &mut tm.api_version,
+            2 => &mut tm.kind,
+            _ => {
+                skip_short(msg, &mut pos, wire)?;
+                continue;
+            }
+        };
+        if wire != protowire::LEN || slot.is_some() {
+            return None;
+        }
+        let text = std::str::from_utf8(short_bytes(msg, &mut pos)?).ok()?;
+        *slot = Some(text.to_owned());
+    }
+    Some(tm)
+}
+
+/// For the `kube_object` fuzz target: whether [`read_type_meta`] and prost
+/// agree on `body` (trivially so where the hand reader declines).
+#[doc(hidden)]
+pub fn type_meta_readers_agree(body: &[u8]) -> bool {
+    read_type_meta(body).is_none_or(|fast| {
+        <UnknownHead as prost::Message>::decode(body).is_ok_and(|h| h.type_meta == fast)
+    })
+}
+
+/// A field key as prost accepts it: a field number from 1 to 2^29 - 1 and a
+/// wire type without groups; `None` otherwise.
+fn wire_key(buf: &[u8], pos: &mut usize) -> Option<(u64, u64)> {
+    let key = short_varint(buf, pos)?;
+    let (field, wire) = (key >> 3, key & 7);
+    let plain = matches!(
+        wire,
+        protowire::VARINT | protowire::FIXED64 | protowire::LEN | protowire::FIXED32
+    );
+    ((1..1 << 29).contains(&field) && plain).then_some((field, wire))
+}
+
+/// A varint of at most nine bytes (prost rejects some ten-byte ones that Go
+/// reads, so [`read_type_meta`] leaves every ten-byte varint to prost).
+fn short_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let start = *pos;
+    let v = protowire::varint(buf, pos).ok()?;
+    (*pos - start < 10).then_some(v)
+}
+
+/// A length-delimited payload whose length is a [`short_varint`].
+fn short_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let n = short_varint(buf, pos)?;
+    protowire::take(buf, pos, n)
+}
+
+/// Skips a field's payload, leaving ten-byte varints to prost.
+fn skip_short(buf: &[u8], pos: &mut usize, wire: u64) -> Option<()> {
+    match wire {
+        protowire::VARINT => short_varint(buf, pos).map(drop),
+        protowire::LEN => short_bytes(buf, pos).map(drop),
+        _ => protowire::skip(buf, pos, wire).ok(),
+    }
 }
 
 /// `(apiVersion, kind)` of a typeMeta, if both are sane.
@@ -488,6 +580,68 @@ pub fn cbor_type_meta(after_tag: &[u8]) -> Result<(Option<String>, Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// prost's reading of a `runtime.Unknown` body: the typeMeta, or an error.
+    fn prost_type_meta(body: &[u8]) -> Result<Option<TypeMeta>, ()> {
+        <UnknownHead as prost::Message>::decode(body).map(|h| h.type_meta).map_err(drop)
+    }
+
+    /// An encoded `runtime.Unknown`, as kube-apiserver writes it.
+    fn unknown(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
+        prost::Message::encode_to_vec(&Unknown {
+            type_meta: Some(TypeMeta {
+                api_version: Some(api_version.into()),
+                kind: Some(kind.into()),
+            }),
+            raw: Some(raw.to_vec()),
+            content_encoding: Some(String::new()),
+            content_type: Some(String::new()),
+        })
+    }
+
+    #[test]
+    fn what_apiservers_write_takes_the_fast_path() {
+        for (av, kind, raw) in
+            [("v1", "Secret", &[0u8; 300][..]), ("apps/v1", "Deployment", &[]), ("", "", &[1])]
+        {
+            let body = unknown(av, kind, raw);
+            let fast = read_type_meta(&body).expect("fast path");
+            assert_eq!(Ok(fast), prost_type_meta(&body));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        /// Wherever the hand reader answers, prost answers the same: on
+        /// encoded envelopes with bytes changed, cut or added, and on noise.
+        #[test]
+        fn the_fast_type_meta_reader_agrees_with_prost(
+            av in "[a-z0-9/.]{0,12}",
+            kind in "[A-Za-z]{0,12}",
+            raw in proptest::collection::vec(any::<u8>(), 0..64),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..4), 0..4),
+            noise in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut body = unknown(&av, &kind, &raw);
+            for (at, byte, op) in edits {
+                let at = at % (body.len() + 1);
+                match op {
+                    0 if at < body.len() => body[at] = byte,
+                    1 => body.insert(at, byte),
+                    2 => body.truncate(at),
+                    // A varint field (number 5) whose tenth byte is `byte`.
+                    _ => body.extend_from_slice(&[0x28, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, byte]),
+                }
+            }
+            for b in [&body, &noise] {
+                if let Some(fast) = read_type_meta(b) {
+                    prop_assert_eq!(Ok(fast), prost_type_meta(b));
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_documented_secret_prefix_classifies_as_protobuf() {
