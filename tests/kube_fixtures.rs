@@ -29,8 +29,8 @@ fn every_vector_classifies_as_the_generator_says() {
         let want = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         match enc {
             Encoding::Protobuf { api_version, kind } => {
-                assert_eq!(Some(api_version), want("apiVersion"), "{file}");
-                assert_eq!(Some(kind), want("kind"), "{file}");
+                assert_eq!(Some(api_version.to_string()), want("apiVersion"), "{file}");
+                assert_eq!(Some(kind.to_string()), want("kind"), "{file}");
             }
             Encoding::Json { api_version, kind, name, namespace } => {
                 assert_eq!(api_version, want("apiVersion"), "{file}");

@@ -209,9 +209,11 @@ fn plaintext_encoding(v: &[u8], report: &mut Value) {
     let enc = atrest::kube::classify(v);
     report["encoding"] = json!(enc.name());
     let (api_version, kind) = match &enc {
-        Encoding::Protobuf { api_version, kind } => (Some(api_version), Some(kind)),
+        Encoding::Protobuf { api_version, kind } => {
+            (Some(api_version.as_str()), Some(kind.as_str()))
+        }
         Encoding::Json { api_version, kind, .. } | Encoding::Cbor { api_version, kind } => {
-            (api_version.as_ref(), kind.as_ref())
+            (api_version.as_deref(), kind.as_deref())
         }
         Encoding::Malformed { error, .. } => {
             report["problem"] = json!(error);

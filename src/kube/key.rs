@@ -103,6 +103,50 @@ impl ObjectRef {
     }
 }
 
+/// The object an etcd key holds, borrowed from the key (and, for built-ins,
+/// the resource table): what the scanner needs of each record, without an
+/// [`ObjectRef`]'s allocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectView<'a> {
+    /// See [`ObjectRef::storage_prefix`].
+    pub storage_prefix: &'a str,
+    /// API group as the config names it (`""` for the core group).
+    pub group: &'a str,
+    /// Resource as the config names it.
+    pub resource: &'a str,
+    /// Namespace, for namespaced objects.
+    pub namespace: Option<&'a str>,
+    /// Object name.
+    pub name: &'a str,
+    /// See [`ObjectRef::known`].
+    pub known: bool,
+    /// See [`ObjectRef::origin`].
+    pub origin: Origin,
+}
+
+impl ObjectView<'_> {
+    /// See [`ObjectRef::resource_name`].
+    pub fn resource_name(&self) -> String {
+        if self.group.is_empty() {
+            self.resource.to_owned()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
+
+    /// The owned [`ObjectRef`].
+    pub fn to_object_ref(&self) -> ObjectRef {
+        ObjectRef {
+            storage_prefix: self.storage_prefix.to_owned(),
+            group_resource: GroupResource::new(self.group, self.resource),
+            namespace: self.namespace.map(str::to_owned),
+            name: self.name.to_owned(),
+            known: self.known,
+            origin: self.origin,
+        }
+    }
+}
+
 /// Why a key does not name an API object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -188,6 +232,11 @@ impl KeyMapper {
 
     /// See [`parse_key`].
     pub fn parse(&self, key: &[u8]) -> Result<ObjectRef, KeyError> {
+        self.view(key).map(|v| v.to_object_ref())
+    }
+
+    /// [`Self::parse`], borrowed from `key`.
+    pub fn view<'a>(&'a self, key: &'a [u8]) -> Result<ObjectView<'a>, KeyError> {
         object_of(classify_normalized(key, &self.prefix)?, key)
     }
 
@@ -209,10 +258,10 @@ impl Default for KeyMapper {
 /// [`KeyError::NotAnObject`]; keys outside `prefix` are
 /// [`KeyError::OutsidePrefix`].
 pub fn parse_key(key: &[u8], prefix: &str) -> Result<ObjectRef, KeyError> {
-    object_of(classify(key, prefix)?, key)
+    classify(key, prefix, |parsed| object_of(parsed, key).map(|v| v.to_object_ref()))
 }
 
-fn object_of(parsed: Parsed, key: &[u8]) -> Result<ObjectRef, KeyError> {
+fn object_of<'a>(parsed: Parsed<'a>, key: &[u8]) -> Result<ObjectView<'a>, KeyError> {
     match parsed {
         Parsed::Object(r) => Ok(r),
         Parsed::Internal { what, storage_resource, .. } => {
@@ -228,8 +277,12 @@ fn object_of(parsed: Parsed, key: &[u8]) -> Result<ObjectRef, KeyError> {
 /// `masterleases/<ip>` → `apiServerIPInfo`, spelled as upstream does) are
 /// returned with [`Origin::Internal`].
 pub fn resource_for_key(key: &[u8], prefix: &str) -> Result<ObjectRef, KeyError> {
-    match classify(key, prefix)? {
-        Parsed::Object(r) => Ok(r),
+    classify(key, prefix, |parsed| resource_of(parsed, key))
+}
+
+fn resource_of(parsed: Parsed<'_>, key: &[u8]) -> Result<ObjectRef, KeyError> {
+    match parsed {
+        Parsed::Object(r) => Ok(r.to_object_ref()),
         Parsed::Internal { storage_prefix, name, storage_resource: Some(gr), .. } => {
             Ok(ObjectRef {
                 storage_prefix: storage_prefix.to_owned(),
@@ -314,8 +367,8 @@ fn extension_scope(group: &str, resource: &str) -> Option<Scope> {
     }
 }
 
-enum Parsed {
-    Object(ObjectRef),
+enum Parsed<'a> {
+    Object(ObjectView<'a>),
     Internal {
         storage_prefix: &'static str,
         name: String,
@@ -328,7 +381,13 @@ fn lossy(key: &[u8]) -> String {
     String::from_utf8_lossy(key).into_owned()
 }
 
-fn classify(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
+/// Classifies `key` under `prefix` (normalised first when it is not) and
+/// hands the result to `then`, which may borrow from both.
+fn classify<R>(
+    key: &[u8],
+    prefix: &str,
+    then: impl FnOnce(Parsed<'_>) -> Result<R, KeyError>,
+) -> Result<R, KeyError> {
     let prefix: std::borrow::Cow<'_, str> = if prefix.is_empty()
         || (prefix.starts_with('/')
             && !prefix.ends_with('/')
@@ -339,11 +398,11 @@ fn classify(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
     } else {
         normalize_prefix(prefix).into()
     };
-    classify_normalized(key, &prefix)
+    then(classify_normalized(key, &prefix)?)
 }
 
 /// [`classify`] under a prefix already normalised by [`normalize_prefix`].
-fn classify_normalized(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
+fn classify_normalized<'a>(key: &'a [u8], prefix: &str) -> Result<Parsed<'a>, KeyError> {
     let outside = || KeyError::OutsidePrefix { key: lossy(key), prefix: prefix.to_string() };
     let rest = key.strip_prefix(prefix.as_bytes()).ok_or_else(outside)?;
     let rest = rest.strip_prefix(b"/").ok_or_else(outside)?;
@@ -369,9 +428,10 @@ fn classify_normalized(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
         };
         let (namespace, name) = ns_and_name(&segs[2..], scope)
             .map_err(|r| malformed(format!("{resource}.{first}: {r}")))?;
-        return Ok(Parsed::Object(ObjectRef {
-            storage_prefix: format!("{first}/{resource}"),
-            group_resource: GroupResource::new(first, resource),
+        return Ok(Parsed::Object(ObjectView {
+            storage_prefix: rest.get(..first.len() + 1 + resource.len()).unwrap_or_default(),
+            group: first,
+            resource,
             namespace,
             name,
             known: true,
@@ -422,7 +482,9 @@ fn classify_normalized(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
     // Built-ins; `services/specs` and `services/endpoints` have two segments.
     let (storage_prefix, tail) = if first == "services" {
         match segs.get(1).copied() {
-            Some(s @ ("specs" | "endpoints")) => (format!("services/{s}"), &segs[2..]),
+            Some(s @ ("specs" | "endpoints")) => {
+                (rest.get(.."services/".len() + s.len()).unwrap_or_default(), &segs[2..])
+            }
             other => {
                 return Err(malformed(format!(
                     "services/{} is not a storage prefix (expected services/specs or services/endpoints)",
@@ -431,18 +493,19 @@ fn classify_normalized(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
             }
         }
     } else {
-        (first.to_owned(), &segs[1..])
+        (first, &segs[1..])
     };
     let table =
-        resources::by_storage_prefix(&storage_prefix).map(|b| (b, Origin::BuiltIn)).or_else(|| {
-            resources::legacy_by_storage_prefix(&storage_prefix).map(|b| (b, Origin::Legacy))
+        resources::by_storage_prefix(storage_prefix).map(|b| (b, Origin::BuiltIn)).or_else(|| {
+            resources::legacy_by_storage_prefix(storage_prefix).map(|b| (b, Origin::Legacy))
         });
     if let Some((b, origin)) = table {
         let (namespace, name) = ns_and_name(tail, Some(b.scope))
             .map_err(|r| malformed(format!("{storage_prefix}: {r}")))?;
-        return Ok(Parsed::Object(ObjectRef {
+        return Ok(Parsed::Object(ObjectView {
             storage_prefix,
-            group_resource: GroupResource::new(b.group, b.resource),
+            group: b.group,
+            resource: b.resource,
             namespace,
             name,
             known: true,
@@ -451,9 +514,10 @@ fn classify_normalized(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
     }
     let (namespace, name) =
         ns_and_name(tail, None).map_err(|r| malformed(format!("{storage_prefix}: {r}")))?;
-    Ok(Parsed::Object(ObjectRef {
-        group_resource: GroupResource::new("", storage_prefix.clone()),
+    Ok(Parsed::Object(ObjectView {
         storage_prefix,
+        group: "",
+        resource: storage_prefix,
         namespace,
         name,
         known: false,
@@ -462,12 +526,13 @@ fn classify_normalized(key: &[u8], prefix: &str) -> Result<Parsed, KeyError> {
 }
 
 /// Splits the segments after the storage prefix into namespace and name.
-fn ns_and_name(tail: &[&str], scope: Option<Scope>) -> Result<(Option<String>, String), String> {
+fn ns_and_name<'a>(
+    tail: &[&'a str],
+    scope: Option<Scope>,
+) -> Result<(Option<&'a str>, &'a str), String> {
     match (scope, tail) {
-        (Some(Scope::Cluster) | None, [name]) => Ok((None, (*name).to_owned())),
-        (Some(Scope::Namespaced) | None, [ns, name]) => {
-            Ok((Some((*ns).to_owned()), (*name).to_owned()))
-        }
+        (Some(Scope::Cluster) | None, [name]) => Ok((None, name)),
+        (Some(Scope::Namespaced) | None, [ns, name]) => Ok((Some(ns), name)),
         (Some(Scope::Cluster), _) => {
             Err(format!("cluster-scoped objects have one segment (name), found {}", tail.len()))
         }

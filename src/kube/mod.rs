@@ -31,7 +31,8 @@ pub mod resources;
 pub mod secret;
 
 pub use key::{
-    DEFAULT_PREFIX, KeyError, KeyMapper, ObjectRef, Origin, object_key, parse_key, resource_for_key,
+    DEFAULT_PREFIX, KeyError, KeyMapper, ObjectRef, ObjectView, Origin, object_key, parse_key,
+    resource_for_key,
 };
 pub use object::{Encoding, ObjectError, classify, is_plausible};
 pub use secret::{Extracted, RenderOptions, extract};

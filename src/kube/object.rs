@@ -13,6 +13,8 @@
 //! Every decoder here is bounds-checked and never panics: malformed input is
 //! [`Encoding::Malformed`], not a crash.
 
+use compact_str::CompactString;
+
 use crate::format::protowire;
 use crate::format::reader::{ReadError, Reader};
 
@@ -121,9 +123,9 @@ pub enum Encoding {
     Protobuf {
         /// e.g. `v1`, `apps/v1`.
         #[serde(rename = "apiVersion")]
-        api_version: String,
+        api_version: CompactString,
         /// e.g. `Secret`.
-        kind: String,
+        kind: CompactString,
     },
     /// A JSON object.
     Json {
@@ -192,16 +194,15 @@ impl Encoding {
 /// Recognises the encoding of a plaintext value.
 pub fn classify(value: &[u8]) -> Encoding {
     if value.starts_with(PROTOBUF_MAGIC) {
-        let head = value
-            .strip_prefix(PROTOBUF_MAGIC)
-            .ok_or(ObjectError::NotProtobuf)
-            .and_then(|body| match read_type_meta(body) {
-                Some(tm) => Ok(tm),
-                None => <UnknownHead as prost::Message>::decode(body)
-                    .map(|head| head.type_meta)
-                    .map_err(|e| ObjectError::Unknown(e.to_string())),
-            })
-            .and_then(sane_type_meta);
+        let head =
+            value.strip_prefix(PROTOBUF_MAGIC).ok_or(ObjectError::NotProtobuf).and_then(|body| {
+                match read_type_meta(body) {
+                    Some(tm) => sane_type_meta(tm),
+                    None => <UnknownHead as prost::Message>::decode(body)
+                        .map_err(|e| ObjectError::Unknown(e.to_string()))
+                        .and_then(|head| sane_type_meta(TypeMetaRef::of(&head.type_meta))),
+                }
+            });
         return match head {
             Ok((api_version, kind)) => Encoding::Protobuf { api_version, kind },
             Err(e) => Encoding::Malformed { claimed: "protobuf", error: e.to_string() },
@@ -237,8 +238,8 @@ pub fn decode_unknown(value: &[u8]) -> Result<((String, String), Unknown), Objec
     let body = value.strip_prefix(PROTOBUF_MAGIC).ok_or(ObjectError::NotProtobuf)?;
     let unknown = <Unknown as prost::Message>::decode(body)
         .map_err(|e| ObjectError::Unknown(e.to_string()))?;
-    let tm = sane_type_meta(unknown.type_meta.clone())?;
-    Ok((tm, unknown))
+    let (api_version, kind) = sane_type_meta(TypeMetaRef::of(&unknown.type_meta))?;
+    Ok(((api_version.into(), kind.into()), unknown))
 }
 
 /// The typeMeta of a `runtime.Unknown` read without prost, in the shape
@@ -247,7 +248,7 @@ pub fn decode_unknown(value: &[u8]) -> Result<((String, String), Unknown), Objec
 /// the bytes stray from that shape: prost then decodes them and gives the
 /// verdict. Where this returns `Some`, prost returns the same (a proptest
 /// below and the `kube_object` fuzz target hold the two to it).
-fn read_type_meta(body: &[u8]) -> Option<Option<TypeMeta>> {
+fn read_type_meta(body: &[u8]) -> Option<Option<TypeMetaRef<'_>>> {
     let mut type_meta = None;
     let mut pos = 0;
     while pos < body.len() {
@@ -263,9 +264,23 @@ fn read_type_meta(body: &[u8]) -> Option<Option<TypeMeta>> {
     Some(type_meta)
 }
 
+/// A typeMeta's two strings, borrowed from the message.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct TypeMetaRef<'a> {
+    api_version: Option<&'a str>,
+    kind: Option<&'a str>,
+}
+
+impl<'a> TypeMetaRef<'a> {
+    /// The strings of a typeMeta decoded by prost.
+    fn of(tm: &'a Option<TypeMeta>) -> Option<Self> {
+        tm.as_ref().map(|t| Self { api_version: t.api_version.as_deref(), kind: t.kind.as_deref() })
+    }
+}
+
 /// The fields of a `TypeMeta` message (see [`read_type_meta`]).
-fn read_type_meta_fields(msg: &[u8]) -> Option<TypeMeta> {
-    let mut tm = TypeMeta::default();
+fn read_type_meta_fields(msg: &[u8]) -> Option<TypeMetaRef<'_>> {
+    let mut tm = TypeMetaRef::default();
     let mut pos = 0;
     while pos < msg.len() {
         let (field, wire) = wire_key(msg, &mut pos)?;
@@ -280,8 +295,7 @@ fn read_type_meta_fields(msg: &[u8]) -> Option<TypeMeta> {
         if wire != protowire::LEN || slot.is_some() {
             return None;
         }
-        let text = std::str::from_utf8(short_bytes(msg, &mut pos)?).ok()?;
-        *slot = Some(text.to_owned());
+        *slot = Some(std::str::from_utf8(short_bytes(msg, &mut pos)?).ok()?);
     }
     Some(tm)
 }
@@ -291,7 +305,8 @@ fn read_type_meta_fields(msg: &[u8]) -> Option<TypeMeta> {
 #[doc(hidden)]
 pub fn type_meta_readers_agree(body: &[u8]) -> bool {
     read_type_meta(body).is_none_or(|fast| {
-        <UnknownHead as prost::Message>::decode(body).is_ok_and(|h| h.type_meta == fast)
+        <UnknownHead as prost::Message>::decode(body)
+            .is_ok_and(|h| TypeMetaRef::of(&h.type_meta) == fast)
     })
 }
 
@@ -331,14 +346,16 @@ fn skip_short(buf: &[u8], pos: &mut usize, wire: u64) -> Option<()> {
 }
 
 /// `(apiVersion, kind)` of a typeMeta, if both are sane.
-fn sane_type_meta(tm: Option<TypeMeta>) -> Result<(String, String), ObjectError> {
+fn sane_type_meta(
+    tm: Option<TypeMetaRef<'_>>,
+) -> Result<(CompactString, CompactString), ObjectError> {
     let tm = tm.unwrap_or_default();
     let api_version = tm.api_version.unwrap_or_default();
     let kind = tm.kind.unwrap_or_default();
-    if !sane_api_version(&api_version) || !sane_kind(&kind) {
-        return Err(ObjectError::TypeMeta { api_version, kind });
+    if !sane_api_version(api_version) || !sane_kind(kind) {
+        return Err(ObjectError::TypeMeta { api_version: api_version.into(), kind: kind.into() });
     }
-    Ok((api_version, kind))
+    Ok((api_version.into(), kind.into()))
 }
 
 /// `v1`, `apps/v1`, `rbac.authorization.k8s.io/v1beta1`: lower-case
@@ -582,9 +599,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A typeMeta's `(apiVersion, kind)`, owned.
+    type Pair = (Option<String>, Option<String>);
+
     /// prost's reading of a `runtime.Unknown` body: the typeMeta, or an error.
-    fn prost_type_meta(body: &[u8]) -> Result<Option<TypeMeta>, ()> {
-        <UnknownHead as prost::Message>::decode(body).map(|h| h.type_meta).map_err(drop)
+    fn prost_type_meta(body: &[u8]) -> Result<Option<Pair>, ()> {
+        <UnknownHead as prost::Message>::decode(body)
+            .map(|h| h.type_meta.map(|t| (t.api_version, t.kind)))
+            .map_err(drop)
+    }
+
+    /// The hand reader's answer in the same shape.
+    fn fast_type_meta(body: &[u8]) -> Option<Option<Pair>> {
+        read_type_meta(body)
+            .map(|tm| tm.map(|t| (t.api_version.map(Into::into), t.kind.map(Into::into))))
     }
 
     /// An encoded `runtime.Unknown`, as kube-apiserver writes it.
@@ -606,7 +634,7 @@ mod tests {
             [("v1", "Secret", &[0u8; 300][..]), ("apps/v1", "Deployment", &[]), ("", "", &[1])]
         {
             let body = unknown(av, kind, raw);
-            let fast = read_type_meta(&body).expect("fast path");
+            let fast = fast_type_meta(&body).expect("fast path");
             assert_eq!(Ok(fast), prost_type_meta(&body));
         }
     }
@@ -636,7 +664,7 @@ mod tests {
                 }
             }
             for b in [&body, &noise] {
-                if let Some(fast) = read_type_meta(b) {
+                if let Some(fast) = fast_type_meta(b) {
                     prop_assert_eq!(Ok(fast), prost_type_meta(b));
                 }
             }

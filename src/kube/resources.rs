@@ -175,14 +175,18 @@ pub const LEGACY: &[BuiltIn] = &[
 
 /// The removed built-in stored under `storage_prefix`.
 pub fn legacy_by_storage_prefix(storage_prefix: &str) -> Option<&'static BuiltIn> {
-    static INDEX: OnceLock<HashMap<&str, &BuiltIn>> = OnceLock::new();
+    static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| index(LEGACY)).get(storage_prefix).copied()
 }
 
+/// A table by storage prefix, hashed with foldhash (the keys are ours, not
+/// an attacker's).
+type Index = HashMap<&'static str, &'static BuiltIn, foldhash::fast::RandomState>;
+
 /// A table by storage prefix (the scanner looks one up per object). The
 /// first entry of a prefix wins, as a linear search would have it.
-fn index(table: &'static [BuiltIn]) -> HashMap<&'static str, &'static BuiltIn> {
-    let mut map = HashMap::with_capacity(table.len());
+fn index(table: &'static [BuiltIn]) -> Index {
+    let mut map = Index::with_capacity_and_hasher(table.len(), Default::default());
     for b in table {
         map.entry(b.storage_prefix).or_insert(b);
     }
@@ -203,7 +207,7 @@ const COHABITING: &[(&str, &str, &str, &str)] = &[
 
 /// The built-in stored under `storage_prefix` (e.g. `minions`, `services/specs`).
 pub fn by_storage_prefix(storage_prefix: &str) -> Option<&'static BuiltIn> {
-    static INDEX: OnceLock<HashMap<&str, &BuiltIn>> = OnceLock::new();
+    static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| index(BUILT_INS)).get(storage_prefix).copied()
 }
 

@@ -54,8 +54,8 @@ impl Reporter for JunitReporter<'_> {
     }
 
     fn finding(&mut self, f: &Finding) -> io::Result<()> {
-        let name = f.resource.clone().unwrap_or_else(|| "(not an API object)".into());
-        let case = self.cases.entry(name).or_default();
+        let name = f.resource.as_deref().unwrap_or("(not an API object)");
+        let case = self.cases.entry(name.to_string()).or_default();
         if !f.history {
             case.objects += 1;
         }

@@ -129,13 +129,13 @@ impl Reporter for PrometheusReporter<'_> {
         if f.history {
             return Ok(());
         }
-        let resource = f.resource.clone().unwrap_or_else(|| "(not an API object)".into());
+        let resource = f.resource.as_deref().unwrap_or("(not an API object)").to_string();
         let provider = match (f.provider, f.state) {
             (Some(p), _) => p.to_string(),
             (None, State::Plaintext) => "identity".into(),
             (None, _) => "unknown".into(),
         };
-        let key = f.key_name.clone().unwrap_or_default();
+        let key = f.key_name.as_deref().unwrap_or_default().to_string();
         *self.objects.entry((resource, f.state.as_str().into(), provider, key)).or_default() += 1;
         Ok(())
     }

@@ -229,7 +229,7 @@ mod tests {
             history,
             size: 1,
             provider,
-            key_name: key.map(str::to_string),
+            key_name: key.map(Into::into),
             ..Finding::new(
                 format!("/registry/{resource}/x"),
                 if provider.is_some() { State::Encrypted } else { State::Plaintext },

@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use compact_str::CompactString;
+
 use super::finding::{Census, Finding, Problem, State, Tally, Verification};
 use crate::config::{EncryptionConfig, GroupResource, ProviderConfig};
 use crate::crypto::chain::Chain;
@@ -73,15 +75,19 @@ pub struct Scanner<'c> {
     /// addresses of the config's provider stanzas), so a KMS plugin gets one
     /// client and one DEK cache per scan.
     chains: Mutex<HashMap<Vec<usize>, Arc<Chain>>>,
-    /// What the config demands of each resource met so far: looked up once
-    /// per resource, not once per object.
-    policies: RwLock<HashMap<GroupResource, Arc<Policy>, foldhash::fast::RandomState>>,
+    /// What the config demands of each resource met so far (by group, then
+    /// resource, so that a key's borrowed names look it up): worked out
+    /// once per resource, not once per object.
+    policies: RwLock<Policies>,
 }
+
+type Policies = HashMap<String, HashMap<String, Arc<Policy>, FastHash>, FastHash>;
+type FastHash = foldhash::fast::RandomState;
 
 /// What the config demands of one resource.
 struct Policy {
     /// The resource as the config names it (`secrets`, `deployments.apps`).
-    name: String,
+    name: CompactString,
     /// The transformer chain that reads it (with a config).
     chain: Option<Arc<Chain>>,
     /// Plaintext is a violation: the first provider encrypts (without a
@@ -100,14 +106,15 @@ impl<'c> Scanner<'c> {
         }
     }
 
-    fn policy(
-        &self,
-        gr: &GroupResource,
-        name: impl FnOnce() -> String,
-    ) -> Result<Arc<Policy>, ScanError> {
-        if let Some(p) = self.policies.read().unwrap_or_else(|e| e.into_inner()).get(gr) {
+    fn policy(&self, object: &kube::ObjectView<'_>) -> Result<Arc<Policy>, ScanError> {
+        let known = self.policies.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) =
+            known.get(object.group).and_then(|by_resource| by_resource.get(object.resource))
+        {
             return Ok(p.clone());
         }
+        drop(known);
+        let gr = &GroupResource::new(object.group, object.resource);
         let providers = self.config.map(|c| c.providers_for(gr)).unwrap_or_default();
         let requires_encryption = match self.config {
             Some(_) => providers.first().is_some_and(|p| !matches!(p, ProviderConfig::Identity)),
@@ -117,9 +124,11 @@ impl<'c> Scanner<'c> {
             Some(_) => Some(self.chain(gr, &providers)?),
             None => None,
         };
-        let policy = Arc::new(Policy { name: name(), chain, requires_encryption });
+        let name = object.resource_name().into();
+        let policy = Arc::new(Policy { name, chain, requires_encryption });
         let mut policies = self.policies.write().unwrap_or_else(|e| e.into_inner());
-        Ok(policies.entry(gr.clone()).or_insert(policy).clone())
+        let by_resource = policies.entry(gr.group.clone()).or_default();
+        Ok(by_resource.entry(gr.resource.clone()).or_insert(policy).clone())
     }
 
     fn chain(
@@ -150,9 +159,9 @@ impl<'c> Scanner<'c> {
         current: Option<CurrentState>,
     ) -> Result<Option<Finding>, ScanError> {
         let history = current.is_some();
-        let (object, policy) = match self.mapper.parse(&record.key) {
+        let (object, policy) = match self.mapper.view(&record.key) {
             Ok(o) => {
-                let policy = self.policy(&o.group_resource, || o.resource_name())?;
+                let policy = self.policy(&o)?;
                 (Some(o), Some(policy))
             }
             Err(kube::KeyError::OutsidePrefix { .. }) => return Ok(None),
@@ -171,8 +180,8 @@ impl<'c> Scanner<'c> {
         };
         let mut f = Finding {
             resource: policy.as_ref().map(|p| p.name.clone()),
-            namespace,
-            name,
+            namespace: namespace.map(CompactString::from),
+            name: name.map(CompactString::from),
             revision: record.mod_revision,
             history,
             size: record.value.len(),
@@ -195,11 +204,11 @@ impl<'c> Scanner<'c> {
             prefix::StoredValue::Encrypted { kind, name, body, .. } => {
                 f.state = State::Encrypted;
                 f.provider = Some(kind.as_str());
-                f.key_name = Some(String::from_utf8_lossy(name).into_owned());
+                f.key_name = Some(CompactString::from_utf8_lossy(name));
                 if kind == prefix::ProviderKind::KmsV2
                     && let Ok(obj) = kmsv2::decode(body)
                 {
-                    f.kms_key_id = Some(obj.key_id);
+                    f.kms_key_id = Some(obj.key_id.into());
                 }
                 if let Some(chain) = policy.as_ref().and_then(|p| p.chain.as_ref()) {
                     verify(&mut f, chain, &record.value, &record.key);
@@ -258,13 +267,13 @@ fn verify(f: &mut Finding, chain: &Chain, value: &[u8], aad: &[u8]) {
             if let KeyUsed::Local { name, .. } | KeyUsed::Kms { name, .. } = &opened.key
                 && f.key_name.as_deref() != Some(name.as_str())
             {
-                f.key_name = Some(name.clone());
+                f.key_name = Some(name.as_str().into());
             }
             if let KeyUsed::Kms { key_id, .. } = &opened.key
                 && !key_id.is_empty()
                 && f.kms_key_id.as_deref() != Some(key_id.as_str())
             {
-                f.kms_key_id = Some(key_id.clone());
+                f.kms_key_id = Some(key_id.as_str().into());
             }
             // `open_checked` returns on the first accepted plaintext, so a
             // kept encoding is that plaintext's.
@@ -289,7 +298,9 @@ fn describe_encoding(f: &mut Finding, enc: kube::Encoding) {
     (f.api_version, f.kind) = match enc {
         kube::Encoding::Protobuf { api_version, kind } => (Some(api_version), Some(kind)),
         kube::Encoding::Json { api_version, kind, .. }
-        | kube::Encoding::Cbor { api_version, kind } => (api_version, kind),
+        | kube::Encoding::Cbor { api_version, kind } => {
+            (api_version.map(Into::into), kind.map(Into::into))
+        }
         _ => (None, None),
     };
 }
@@ -404,7 +415,7 @@ impl Pass<'_, '_> {
         let mut seen: HashMap<Vec<u8>, (i64, bool)> = HashMap::new();
         let result = std::thread::scope(|s| -> Result<(), ScanError> {
             let (batches_tx, batches_rx) = sync_channel::<Batch<'_>>(IN_FLIGHT);
-            let (done_tx, done_rx) = sync_channel::<(Batch<'_>, Classified, Census)>(IN_FLIGHT);
+            let (done_tx, done_rx) = sync_channel::<(Batch<'_>, Classified)>(IN_FLIGHT);
             let resources = &self.options.resources;
             s.spawn(move || {
                 let mut records = records;
@@ -416,8 +427,11 @@ impl Pass<'_, '_> {
                     }
                 }
             });
-            s.spawn(move || {
+            // Counted here, off the reporting thread, into one tally for
+            // the pass (an ordered census per batch cost more than the count).
+            let classifier = s.spawn(move || {
                 use rayon::prelude::*;
+                let mut tally = Tally::default();
                 for batch in batches_rx {
                     let classified: Classified = batch
                         .par_iter()
@@ -426,16 +440,14 @@ impl Pass<'_, '_> {
                             Ok(f.filter(|f| wanted(resources, f)))
                         })
                         .collect();
-                    // Counted here, off the reporting thread.
-                    let mut tally = Tally::default();
                     classified.iter().flatten().flatten().for_each(|f| tally.add(f));
-                    let census = tally.into_census();
-                    if done_tx.send((batch, classified, census)).is_err() {
-                        return;
+                    if done_tx.send((batch, classified)).is_err() {
+                        break;
                     }
                 }
+                tally
             });
-            for (mut batch, classified, census) in done_rx {
+            for (mut batch, classified) in done_rx {
                 // A failed request to a live etcd: the scan would silently
                 // miss the rest, so it stops (exit 2) instead of reporting
                 // one unreadable record and passing.
@@ -456,8 +468,12 @@ impl Pass<'_, '_> {
                     }
                     self.reporter.finding(&f)?;
                 }
-                self.census.merge(census);
             }
+            let tally = match classifier.join() {
+                Ok(tally) => tally,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            self.census.merge(tally.into_census());
             Ok(())
         });
         self.now = if history { now_owned } else { seen };
