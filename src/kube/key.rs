@@ -108,6 +108,8 @@ impl ObjectRef {
 /// [`ObjectRef`]'s allocations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObjectView<'a> {
+    /// The etcd key.
+    pub key: &'a str,
     /// See [`ObjectRef::storage_prefix`].
     pub storage_prefix: &'a str,
     /// API group as the config names it (`""` for the core group).
@@ -405,11 +407,12 @@ fn classify<R>(
 fn classify_normalized<'a>(key: &'a [u8], prefix: &str) -> Result<Parsed<'a>, KeyError> {
     let outside = || KeyError::OutsidePrefix { key: lossy(key), prefix: prefix.to_string() };
     let rest = key.strip_prefix(prefix.as_bytes()).ok_or_else(outside)?;
-    let rest = rest.strip_prefix(b"/").ok_or_else(outside)?;
+    rest.strip_prefix(b"/").ok_or_else(outside)?;
     let malformed = |reason: String| KeyError::Malformed { key: lossy(key), reason };
-    let rest = std::str::from_utf8(rest).map_err(|e| {
-        malformed(format!("not UTF-8 at byte {}", prefix.len() + 1 + e.valid_up_to()))
-    })?;
+    // The whole key, checked once: the view hands it on as text.
+    let text = std::str::from_utf8(key)
+        .map_err(|e| malformed(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
+    let rest = text.get(prefix.len() + 1..).unwrap_or_default();
     // Object keys have at most four segments: no allocation for them.
     let segs: SmallVec<[&str; 6]> = rest.split('/').collect();
     if let Some(i) = segs.iter().position(|s| s.is_empty()) {
@@ -429,6 +432,7 @@ fn classify_normalized<'a>(key: &'a [u8], prefix: &str) -> Result<Parsed<'a>, Ke
         let (namespace, name) = ns_and_name(&segs[2..], scope)
             .map_err(|r| malformed(format!("{resource}.{first}: {r}")))?;
         return Ok(Parsed::Object(ObjectView {
+            key: text,
             storage_prefix: rest.get(..first.len() + 1 + resource.len()).unwrap_or_default(),
             group: first,
             resource,
@@ -503,6 +507,7 @@ fn classify_normalized<'a>(key: &'a [u8], prefix: &str) -> Result<Parsed<'a>, Ke
         let (namespace, name) = ns_and_name(tail, Some(b.scope))
             .map_err(|r| malformed(format!("{storage_prefix}: {r}")))?;
         return Ok(Parsed::Object(ObjectView {
+            key: text,
             storage_prefix,
             group: b.group,
             resource: b.resource,
@@ -515,6 +520,7 @@ fn classify_normalized<'a>(key: &'a [u8], prefix: &str) -> Result<Parsed<'a>, Ke
     let (namespace, name) =
         ns_and_name(tail, None).map_err(|r| malformed(format!("{storage_prefix}: {r}")))?;
     Ok(Parsed::Object(ObjectView {
+        key: text,
         storage_prefix,
         group: "",
         resource: storage_prefix,

@@ -196,11 +196,10 @@ impl<'c> Scanner<'c> {
             Err(_) => (None, None),
         };
         let requires_encryption = policy.as_ref().is_some_and(|p| p.requires_encryption);
-        // Keys are UTF-8 almost always; `from_utf8` checks that faster
-        // than the lossy path walks it.
-        let key = match std::str::from_utf8(&record.key) {
-            Ok(k) => k.to_owned(),
-            Err(_) => String::from_utf8_lossy(&record.key).into_owned(),
+        // An object's key was checked as UTF-8 by the key mapper.
+        let key = match object {
+            Some(o) => o.key.to_owned(),
+            None => String::from_utf8_lossy(&record.key).into_owned(),
         };
         let (namespace, name) = match object {
             Some(o) => (o.namespace, Some(o.name)),
