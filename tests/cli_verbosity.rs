@@ -241,6 +241,21 @@ fn quiet_drops_notes_verbose_adds_details() {
     assert!(v.contains("(secrets) read with aesgcm/key1b from config"), "{v}");
     assert!(v.contains(note.trim_end()), "verbose keeps the notes: {v}");
 
+    // scan --verbose says which implementation decrypts aesgcm keys of each length.
+    let v = err(&atrest(&["scan", SNAPSHOT, "--config", SCAN_CONFIG, "--fail-on", "none", "-v"]));
+    let backends: Vec<&str> =
+        v.lines().filter(|l| l.contains("-bit keys decrypt on the")).collect();
+    assert!(!backends.is_empty(), "{v}");
+    for line in backends {
+        assert!(
+            line.ends_with("(graviola) backend") || line.ends_with("(RustCrypto) backend"),
+            "{line}"
+        );
+        if line.contains(" 192-bit ") {
+            assert!(line.ends_with("(RustCrypto) backend"), "AES-192 runs portable: {line}");
+        }
+    }
+
     // decrypt: silent by default, -v (now global) says which key read it.
     let args = ["decrypt", "--config", VECTORS_CONFIG, "--etcd-key", S1, "--input", GCM_S1];
     let normal = atrest(&args);

@@ -131,6 +131,14 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
         (Some(p), Some(h)) => ui.detail(format_args!("config {} ({h})", p.display())),
         _ => ui.detail(format_args!("no --config: values are classified only, not decrypted")),
     }
+    for len in aesgcm_key_lengths(config.as_ref()) {
+        let backend = atrest::crypto::aesgcm::GcmBackend::for_key_len(len);
+        ui.detail(format_args!(
+            "aesgcm {}-bit keys decrypt on the {} backend",
+            len * 8,
+            backend.as_str()
+        ));
+    }
     let mut source = args.source.open(ui)?;
     let mut header = atrest::scan::engine::header(source.info(), &args.prefix);
     header.config = args.config.as_ref().map(|p| p.display().to_string());
@@ -218,4 +226,22 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
         census.problems.values().sum::<u64>()
     ));
     Ok(if summary.failed { super::EXIT_FINDINGS } else { super::EXIT_OK })
+}
+
+/// The distinct aesgcm key lengths of `config`, in ascending order (for
+/// `--verbose`: which backend decrypts them).
+fn aesgcm_key_lengths(config: Option<&atrest::config::EncryptionConfig>) -> Vec<usize> {
+    let mut lens: Vec<usize> = config
+        .into_iter()
+        .flat_map(|c| &c.entries)
+        .flat_map(|e| &e.providers)
+        .filter_map(|p| match p {
+            atrest::config::ProviderConfig::AesGcm(keys) => Some(keys),
+            _ => None,
+        })
+        .flat_map(|keys| keys.keys.iter().map(|k| k.secret.len()))
+        .collect();
+    lens.sort_unstable();
+    lens.dedup();
+    lens
 }
