@@ -80,12 +80,7 @@ impl ObjectRef {
     /// The resource as an `EncryptionConfiguration` names it:
     /// `secrets`, `deployments.apps`, `pandas.awesome.bears.com`.
     pub fn resource_name(&self) -> String {
-        let gr = &self.group_resource;
-        if gr.group.is_empty() {
-            gr.resource.clone()
-        } else {
-            format!("{}.{}", gr.resource, gr.group)
-        }
+        resource_name(&self.group_resource.group, &self.group_resource.resource)
     }
 
     /// The etcd key of this object under `prefix`.
@@ -129,11 +124,7 @@ pub struct ObjectView<'a> {
 impl ObjectView<'_> {
     /// See [`ObjectRef::resource_name`].
     pub fn resource_name(&self) -> String {
-        if self.group.is_empty() {
-            self.resource.to_owned()
-        } else {
-            format!("{}.{}", self.resource, self.group)
-        }
+        resource_name(self.group, self.resource)
     }
 
     /// The owned [`ObjectRef`].
@@ -147,6 +138,11 @@ impl ObjectView<'_> {
             origin: self.origin,
         }
     }
+}
+
+/// `resource` or `resource.group`, as an `EncryptionConfiguration` names it.
+fn resource_name(group: &str, resource: &str) -> String {
+    if group.is_empty() { resource.to_owned() } else { format!("{resource}.{group}") }
 }
 
 /// Why a key does not name an API object.
