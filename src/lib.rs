@@ -12,7 +12,7 @@
 //!   per object whether it is encrypted, by which provider and key, and whether
 //!   it decrypts; [`report`] renders findings for people and machines.
 //!
-//! Underneath sit [`format`] (byte layouts only, no crypto, no I/O),
+//! Underneath sit [`format`](mod@format) (byte layouts only, no crypto, no I/O),
 //! [`crypto`] (one provider per apiserver provider, and the transformer chain)
 //! and [`secret`] (zeroizing key material).
 //!

@@ -44,7 +44,7 @@ impl CbcKey {
         }
     }
 
-    /// Seals with a caller-chosen IV (tests only; [`KeyCipher::seal_body`]
+    /// Seals with a caller-chosen IV (tests only; `KeyCipher::seal_body`
     /// draws it from the OS RNG).
     pub fn seal_with_iv(&self, iv: [u8; BLOCK], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let ct = match self.key.len() {

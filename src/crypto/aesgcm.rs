@@ -151,7 +151,7 @@ impl GcmKey {
     }
 
     /// Seals with a caller-chosen nonce (tests and vectors only need this;
-    /// [`KeyCipher::seal_body`] draws the nonce from the OS RNG).
+    /// `KeyCipher::seal_body` draws the nonce from the OS RNG).
     pub fn seal_with_nonce(
         &self,
         nonce: [u8; NONCE_LEN],

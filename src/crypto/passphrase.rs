@@ -62,7 +62,7 @@ fn cipher(key: &SecretBytes) -> Result<XChaCha20Poly1305, PassphraseError> {
     XChaCha20Poly1305::new_from_slice(key.expose()).map_err(|_| PassphraseError::Open)
 }
 
-/// XChaCha20-Poly1305 seal of `plaintext` under `key` (from [`derive`]).
+/// XChaCha20-Poly1305 seal of `plaintext` under `key` (from [`derive()`]).
 pub fn seal(
     key: &SecretBytes,
     nonce: &[u8],

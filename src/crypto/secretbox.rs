@@ -49,7 +49,7 @@ impl SecretboxKey {
         })
     }
 
-    /// Seals with a caller-chosen nonce (tests only; [`KeyCipher::seal_body`]
+    /// Seals with a caller-chosen nonce (tests only; `KeyCipher::seal_body`
     /// draws it from the OS RNG).
     pub fn seal_with_nonce(
         &self,
