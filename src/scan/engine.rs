@@ -75,23 +75,36 @@ pub struct Scanner<'c> {
     /// addresses of the config's provider stanzas), so a KMS plugin gets one
     /// client and one DEK cache per scan.
     chains: Mutex<HashMap<Vec<usize>, Arc<Chain>>>,
-    /// What the config demands of each resource met so far (by group, then
-    /// resource, so that a key's borrowed names look it up): worked out
+    /// What the config demands of each resource met so far: worked out
     /// once per resource, not once per object.
-    policies: RwLock<Policies>,
+    policies: RwLock<PolicyCache>,
 }
 
-/// Policies by group, then resource.
-type Policies = HashMap<String, HashMap<String, Arc<Policy>, FastHash>, FastHash>;
 type FastHash = foldhash::fast::RandomState;
 
-/// The policies one scan worker has met. Looking one up here writes no
-/// shared cache line; the scanner's lock and the policy's reference count,
-/// written by every worker once per object, took a third of `classify`'s
-/// own time at 1 KiB values. The engine makes one per rayon job
-/// (`map_init`); any fresh one will do for a single call.
+/// Policies by group, then resource, so that a key's borrowed names look
+/// one up. The scanner keeps one behind a lock for all workers; each worker
+/// keeps its own as well (the engine makes one per rayon job with
+/// `map_init`; any fresh one will do for a single call). Looking one up in
+/// the worker's own writes no shared cache line; the scanner's lock and the
+/// policy's reference count, written by every worker once per object, took
+/// a third of `classify`'s own time at 1 KiB values.
 #[derive(Default)]
-pub struct PolicyCache(Policies);
+pub struct PolicyCache(HashMap<String, HashMap<String, Arc<Policy>, FastHash>, FastHash>);
+
+impl PolicyCache {
+    /// The policy of `group`/`resource`, if met.
+    fn get(&self, group: &str, resource: &str) -> Option<&Arc<Policy>> {
+        self.0.get(group).and_then(|by_resource| by_resource.get(resource))
+    }
+
+    /// Keeps `policy` for `group`/`resource` unless one is there already;
+    /// the one kept.
+    fn keep(&mut self, group: &str, resource: &str, policy: Arc<Policy>) -> &Arc<Policy> {
+        let by_resource = self.0.entry(group.to_owned()).or_default();
+        by_resource.entry(resource.to_owned()).or_insert(policy)
+    }
+}
 
 /// What the config demands of one resource.
 struct Policy {
@@ -111,15 +124,13 @@ impl<'c> Scanner<'c> {
             config,
             mapper: KeyMapper::new(prefix),
             chains: Mutex::new(HashMap::new()),
-            policies: RwLock::new(HashMap::default()),
+            policies: RwLock::new(PolicyCache::default()),
         }
     }
 
     fn policy(&self, object: &kube::ObjectView<'_>) -> Result<Arc<Policy>, ScanError> {
         let known = self.policies.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) =
-            known.get(object.group).and_then(|by_resource| by_resource.get(object.resource))
-        {
+        if let Some(p) = known.get(object.group, object.resource) {
             return Ok(p.clone());
         }
         drop(known);
@@ -136,8 +147,7 @@ impl<'c> Scanner<'c> {
         let name = object.resource_name().into();
         let policy = Arc::new(Policy { name, chain, requires_encryption });
         let mut policies = self.policies.write().unwrap_or_else(|e| e.into_inner());
-        let by_resource = policies.entry(gr.group.clone()).or_default();
-        Ok(by_resource.entry(gr.resource.clone()).or_insert(policy).clone())
+        Ok(policies.keep(object.group, object.resource, policy).clone())
     }
 
     fn chain(
@@ -181,14 +191,11 @@ impl<'c> Scanner<'c> {
         let history = current.is_some();
         let (object, policy) = match self.mapper.view(&record.key) {
             Ok(o) => {
-                let known =
-                    cache.0.get(o.group).and_then(|by_resource| by_resource.get(o.resource));
-                let policy = match known {
+                let policy = match cache.get(o.group, o.resource) {
                     Some(policy) => policy,
                     None => {
                         let policy = self.policy(&o)?;
-                        let by_resource = cache.0.entry(o.group.to_owned()).or_default();
-                        by_resource.entry(o.resource.to_owned()).or_insert(policy)
+                        cache.keep(o.group, o.resource, policy)
                     }
                 };
                 (Some(o), Some(&**policy))
