@@ -110,8 +110,7 @@ impl GcmKey {
     /// A key of 16, 24 or 32 bytes on the best backend this machine has;
     /// `name` is for the error only.
     pub fn new(name: &str, key: SecretBytes) -> Result<Self, CryptoError> {
-        let backend = GcmBackend::for_key_len(key.len());
-        Self::with_backend(name, key, backend)
+        Self::with_backend(name, key, GcmBackend::Accelerated)
     }
 
     /// A key on a chosen backend; [`GcmBackend::Accelerated`] falls back to

@@ -90,11 +90,9 @@ pub fn skip(buf: &[u8], pos: &mut usize, wire: u64) -> Result<(), WireError> {
         LEN => bytes(buf, pos).map(drop),
         FIXED64 | FIXED32 => {
             let n = if wire == FIXED64 { 8 } else { 4 };
-            if buf.len().saturating_sub(*pos) < n {
-                return Err(WireError { offset: at, what: "fixed-width field past the end" });
-            }
-            *pos += n;
-            Ok(())
+            take(buf, pos, n)
+                .map(drop)
+                .ok_or(WireError { offset: at, what: "fixed-width field past the end" })
         }
         _ => Err(WireError { offset: at, what: "unsupported wire type" }),
     }
