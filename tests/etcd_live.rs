@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use atrest::etcd::live::{LiveOptions, LiveSource};
 use atrest::etcd::{Query, RecordSource, SourceError};
 use etcd_client::{Client, Txn, TxnOp};
-use support::etcd::{Etcd, free_port};
+use support::etcd::{Etcd, free_port, free_port_except};
 
 fn read_all(src: &mut LiveSource) -> Vec<(Vec<u8>, Vec<u8>)> {
     src.records(&Query::current())
@@ -345,7 +345,7 @@ fn a_server_that_dies_mid_scan_gives_an_error_not_a_hang() {
 fn a_launch_on_a_taken_port_is_reported_not_waited_out() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = holder.local_addr().unwrap().port();
-    let peer = std::iter::repeat_with(free_port).find(|p| *p != taken).unwrap();
+    let peer = free_port_except(taken);
     let started = std::time::Instant::now();
     assert!(Etcd::launch_on(false, &[], taken, peer).is_none(), "etcd started on a taken port");
     assert!(started.elapsed() < std::time::Duration::from_secs(15), "the exit was not noticed");

@@ -37,6 +37,12 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A free port on 127.0.0.1 other than `taken` (a second port for the same
+/// etcd: the kernel may hand the one just released out again).
+pub fn free_port_except(taken: u16) -> u16 {
+    std::iter::repeat_with(free_port).find(|p| *p != taken).unwrap()
+}
+
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -146,7 +152,7 @@ impl Etcd {
     fn launch(tls: bool, flags: &[&str]) -> Etcd {
         for _ in 0..LAUNCH_ATTEMPTS {
             let cport = free_port();
-            let pport = std::iter::repeat_with(free_port).find(|p| *p != cport).unwrap();
+            let pport = free_port_except(cport);
             if let Some(etcd) = Self::launch_on(tls, flags, cport, pport) {
                 return etcd;
             }
