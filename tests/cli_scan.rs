@@ -162,6 +162,31 @@ fn jsonl_sarif_junit_parse_and_count() {
     assert_eq!(String::from_utf8(r.stdout).unwrap().trim(), format!("{resources} 3"));
 }
 
+/// The trailer is hashed while the scan reads: a snapshot changed after it
+/// was saved still fails the scan (exit 2, no summary), unless allowed.
+#[test]
+fn a_changed_snapshot_fails_the_scan_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("changed.db");
+    let mut bytes = std::fs::read(snap()).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&copy, &bytes).unwrap();
+    let (copy, c) = (copy.display().to_string(), cfg());
+    let args = ["scan", copy.as_str(), "--config", c.as_str(), "--format", "jsonl"];
+    let o = atrest(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("trailer") && stderr(&o).contains("changed.db"), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(!stdout.contains("\"summary\""), "a changed file gets no verdict: {stdout}");
+
+    let o = atrest(&[&args[..], &["--allow-trailer-mismatch"]].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not match"), "{}", stderr(&o));
+    let o = atrest(&[&args[..], &["--skip-trailer-check"]].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
 #[test]
 fn resource_filter_and_output_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -54,9 +54,13 @@ enum OutputFormat {
 /// what was opened and how long the scan took; --quiet drops the progress bar
 /// and notes (the report itself is unchanged).
 ///
+/// A snapshot's SHA-256 trailer is hashed while the scan reads it: if the file
+/// changed after it was saved, the scan ends with exit 2 and no summary
+/// (--allow-trailer-mismatch reads it anyway, with a warning).
+///
 /// Exit codes: 0 no finding of a --fail-on class; 1 findings of a --fail-on
 /// class (default: plaintext,undecryptable); 2 unusable input (unreadable
-/// source or config, unreachable etcd).
+/// source or config, unreachable etcd, a snapshot that fails its trailer).
 ///
 /// Examples:
 ///   atrest scan /backup/snapshot.db --config /etc/kubernetes/enc/enc.yaml
@@ -139,7 +143,7 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
             backend.as_str()
         ));
     }
-    let mut source = args.source.open(ui)?;
+    let mut source = args.source.open_to_read_all(ui)?;
     let mut header = atrest::scan::engine::header(source.info(), &args.prefix);
     header.config = args.config.as_ref().map(|p| p.display().to_string());
     header.config_hash = config_hash;
@@ -216,6 +220,9 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
         std::fs::rename(tmp, path)
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
         ui.detail(format_args!("wrote metrics {}", path.display()));
+    }
+    if source.info().trailer == atrest::etcd::Trailer::Valid {
+        ui.detail(format_args!("snapshot SHA-256 trailer matches the data"));
     }
     let census = &summary.census;
     ui.detail(format_args!(

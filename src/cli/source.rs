@@ -126,8 +126,23 @@ impl SourceArgs {
     /// Opens the source; with --verbose says what was opened, and prints
     /// the source's warnings (always).
     pub fn open(&self, ui: &Ui) -> anyhow::Result<Box<dyn RecordSource>> {
+        self.open_with(ui, false)
+    }
+
+    /// [`Self::open`] for a caller that reads every record and calls
+    /// [`RecordSource::finish`] before it trusts them (a scan): a snapshot's
+    /// trailer is hashed alongside the reading instead of before it.
+    pub fn open_to_read_all(&self, ui: &Ui) -> anyhow::Result<Box<dyn RecordSource>> {
+        self.open_with(ui, true)
+    }
+
+    fn open_with(
+        &self,
+        ui: &Ui,
+        check_trailer_while_reading: bool,
+    ) -> anyhow::Result<Box<dyn RecordSource>> {
         let started = std::time::Instant::now();
-        let source = self.open_inner()?;
+        let source = self.open_inner(check_trailer_while_reading)?;
         let info = source.info();
         ui.detail(format_args!(
             "opened {} in {}: {:?}, revision {}, compact revision {}, trailer {:?}, history {}",
@@ -145,7 +160,10 @@ impl SourceArgs {
         Ok(source)
     }
 
-    fn open_inner(&self) -> anyhow::Result<Box<dyn RecordSource>> {
+    fn open_inner(
+        &self,
+        check_trailer_while_reading: bool,
+    ) -> anyhow::Result<Box<dyn RecordSource>> {
         match &self.source {
             Some(path) => {
                 let options = OpenOptions {
@@ -157,6 +175,7 @@ impl SourceArgs {
                     },
                     skip_trailer_check: self.skip_trailer_check,
                     allow_trailer_mismatch: self.allow_trailer_mismatch,
+                    check_trailer_while_reading,
                     raw_key: self.etcd_key.as_ref().map(|k| k.as_bytes().to_vec()),
                     strip_newline: self.strip_newline,
                 };

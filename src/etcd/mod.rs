@@ -122,6 +122,10 @@ pub enum Trailer {
     NotChecked,
     /// Present and matching the file.
     Valid,
+    /// Present and being hashed on a background thread while the records
+    /// are read ([`OpenOptions::check_trailer_while_reading`]);
+    /// [`RecordSource::finish`] gives the verdict.
+    Checking,
     /// Present and not matching: the file was changed or truncated after it was saved.
     Mismatch {
         /// Hex of the stored trailer.
@@ -311,6 +315,13 @@ pub trait RecordSource: Send {
     /// does not decode) are `Err` items and the iteration goes on where the
     /// source can; an `Err` from this call means nothing can be read.
     fn records(&mut self, query: &Query) -> Result<Records<'_>, SourceError>;
+
+    /// Ends the reading: the checks that ran alongside it (a snapshot
+    /// trailer hashed while reading) give their verdict. An `Err` means the
+    /// records read may not be what was saved.
+    fn finish(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
 }
 
 /// A forced source type (instead of sniffing).
@@ -333,6 +344,12 @@ pub struct OpenOptions {
     pub skip_trailer_check: bool,
     /// Read a snapshot whose trailer does not match (a warning in the info).
     pub allow_trailer_mismatch: bool,
+    /// Hash a snapshot for its trailer check on a background thread while
+    /// the records are read, instead of before: [`RecordSource::finish`]
+    /// then fails on a mismatch. For a reader that takes every record and
+    /// can still fail at the end (a scan); with `allow_trailer_mismatch`
+    /// the check stays up front, so its warning is known before reading.
+    pub check_trailer_while_reading: bool,
     /// The etcd key of a raw value file.
     pub raw_key: Option<Vec<u8>>,
     /// The raw value came from `etcdctl get --print-value-only`: strip the

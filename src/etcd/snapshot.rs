@@ -18,6 +18,8 @@
 //! walks forwards: oldest revision first.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use super::bbolt::mmap::Bytes;
 use super::bbolt::{BboltError, BucketRoot, Db, Entry};
@@ -32,11 +34,14 @@ pub const TRAILER_LEN: usize = 32;
 
 /// A bbolt snapshot or data file.
 pub struct BboltSource {
-    bytes: Bytes,
+    bytes: Arc<Bytes>,
     /// Length of the bbolt part (file length minus any trailer).
     len: usize,
     path: PathBuf,
     info: SourceInfo,
+    /// The SHA-256 of the bbolt part being computed while the records are
+    /// read ([`Trailer::Checking`]).
+    hashing: Option<JoinHandle<[u8; 32]>>,
 }
 
 impl BboltSource {
@@ -72,25 +77,39 @@ impl BboltSource {
             pages: meta.pgid,
             file_len: file_len as u64,
         });
+        let bytes = Arc::new(bytes);
+        let mut hashing = None;
         if has_trailer {
             info.trailer = if options.skip_trailer_check {
                 Trailer::NotChecked
+            } else if options.check_trailer_while_reading && !options.allow_trailer_mismatch {
+                let data = Arc::clone(&bytes);
+                let spawned = std::thread::Builder::new()
+                    .name("snapshot-sha256".into())
+                    .spawn(move || crate::crypto::sha256(&data[..len]));
+                match spawned {
+                    Ok(handle) => {
+                        hashing = Some(handle);
+                        Trailer::Checking
+                    }
+                    Err(e) => return Err(SourceError::Io { path, source: e }),
+                }
             } else {
-                let stored = hex::encode(&bytes[len..]);
-                let computed = hex::encode(crate::crypto::sha256(&bytes[..len]));
-                if stored == computed {
-                    Trailer::Valid
-                } else if options.allow_trailer_mismatch {
-                    info.warnings.push(format!(
-                        "snapshot SHA-256 trailer {stored} does not match the data ({computed}); reading anyway"
-                    ));
-                    Trailer::Mismatch { stored, computed }
-                } else {
-                    return Err(SourceError::TrailerMismatch { path, stored, computed });
+                match trailer_verdict(&bytes, len, crate::crypto::sha256(&bytes[..len])) {
+                    Trailer::Mismatch { stored, computed } if options.allow_trailer_mismatch => {
+                        info.warnings.push(format!(
+                            "snapshot SHA-256 trailer {stored} does not match the data ({computed}); reading anyway"
+                        ));
+                        Trailer::Mismatch { stored, computed }
+                    }
+                    Trailer::Mismatch { stored, computed } => {
+                        return Err(SourceError::TrailerMismatch { path, stored, computed });
+                    }
+                    verdict => verdict,
                 }
             };
         }
-        let src = BboltSource { bytes, len, path: path.clone(), info };
+        let src = BboltSource { bytes, len, path: path.clone(), info, hashing };
         let (rev, compact, scheduled, ci) = {
             let db = src.db()?;
             let key = src.bucket(&db, "key")?;
@@ -133,6 +152,14 @@ impl BboltSource {
                 what: format!("no {name:?} bucket"),
             })
     }
+}
+
+/// [`Trailer::Valid`] or [`Trailer::Mismatch`]: the trailer after the
+/// bbolt part's `len` bytes against their SHA-256 `digest`.
+fn trailer_verdict(bytes: &[u8], len: usize, digest: [u8; 32]) -> Trailer {
+    let stored = hex::encode(&bytes[len..]);
+    let computed = hex::encode(digest);
+    if stored == computed { Trailer::Valid } else { Trailer::Mismatch { stored, computed } }
 }
 
 fn record_err(e: &Entry<'_>, source: mvcc::MvccError) -> SourceError {
@@ -431,6 +458,23 @@ impl RecordSource for BboltSource {
             .map_err(|source| SourceError::Bbolt { path: self.path.clone(), source })?;
         walk(db, self.path.clone(), query)
     }
+
+    fn finish(&mut self) -> Result<(), SourceError> {
+        let Some(hashing) = self.hashing.take() else { return Ok(()) };
+        let digest = match hashing.join() {
+            Ok(digest) => digest,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        self.info.trailer = trailer_verdict(&self.bytes, self.len, digest);
+        match &self.info.trailer {
+            Trailer::Mismatch { stored, computed } => Err(SourceError::TrailerMismatch {
+                path: self.path.clone(),
+                stored: stored.clone(),
+                computed: computed.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -569,7 +613,29 @@ mod tests {
             BboltSource::from_bytes(Bytes::Owned(t.clone()), Path::new("copy.db"), &allow).unwrap();
         assert!(matches!(s.info().trailer, Trailer::Mismatch { .. }));
         assert_eq!(s.info().warnings.len(), 1);
-        assert_eq!(open_skip(t).unwrap().info().trailer, Trailer::NotChecked);
+        assert_eq!(open_skip(t.clone()).unwrap().info().trailer, Trailer::NotChecked);
+        // Hashed while reading: the verdict comes from finish.
+        let reading = OpenOptions { check_trailer_while_reading: true, ..OpenOptions::default() };
+        let mut good =
+            BboltSource::from_bytes(Bytes::Owned(SNAP.to_vec()), Path::new("copy.db"), &reading)
+                .unwrap();
+        assert_eq!(good.info().trailer, Trailer::Checking);
+        assert_eq!(good.records(&Query::current()).unwrap().count(), 4);
+        good.finish().unwrap();
+        assert_eq!(good.info().trailer, Trailer::Valid);
+        good.finish().unwrap();
+        let mut bad =
+            BboltSource::from_bytes(Bytes::Owned(t.clone()), Path::new("copy.db"), &reading)
+                .unwrap();
+        assert_eq!(bad.records(&Query::current()).unwrap().count(), 4);
+        let e = bad.finish().unwrap_err().to_string();
+        assert!(e.contains("trailer") && e.contains("copy.db"), "{e}");
+        assert!(matches!(bad.info().trailer, Trailer::Mismatch { .. }));
+        // Allowing a mismatch keeps the check up front, for its warning.
+        let both = OpenOptions { allow_trailer_mismatch: true, ..reading };
+        let s = BboltSource::from_bytes(Bytes::Owned(t), Path::new("copy.db"), &both).unwrap();
+        assert!(matches!(s.info().trailer, Trailer::Mismatch { .. }));
+        assert_eq!(s.info().warnings.len(), 1);
         // A damaged record value: reported per record, the walk goes on.
         let needle = b"/registry/configmaps/default/c1";
         let at = body.windows(needle.len()).position(|w| w == needle).unwrap();
