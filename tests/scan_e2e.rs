@@ -269,16 +269,7 @@ fn kms_v2_values_verify_with_the_plugin_and_are_unverified_without_it() {
     let chain = atrest::crypto::chain::Chain::for_resource(&cfg, &gr).unwrap();
     let value = chain.seal(&plaintext, key.as_bytes()).unwrap();
     assert!(value.starts_with(b"k8s:enc:kms:v2:vault:"));
-    let record = Record {
-        key: key.as_bytes().to_vec().into(),
-        value: value.into(),
-        create_revision: 2,
-        mod_revision: 2,
-        version: 1,
-        lease: 0,
-        sub_revision: 0,
-        tombstone: false,
-    };
+    let record = Record::created(key.as_bytes(), value, 2);
     let f = Scanner::new(Some(&cfg), "/registry").classify(&record, None).unwrap().unwrap();
     assert_eq!(f.verification, Verification::Verified);
     assert_eq!(f.provider, Some("kms-v2"));

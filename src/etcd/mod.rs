@@ -46,7 +46,25 @@ pub struct Record<'a> {
     pub tombstone: bool,
 }
 
-impl Record<'_> {
+impl<'a> Record<'a> {
+    /// A key's first version, written at `revision` (no lease).
+    pub fn created(
+        key: impl Into<Cow<'a, [u8]>>,
+        value: impl Into<Cow<'a, [u8]>>,
+        revision: i64,
+    ) -> Record<'a> {
+        Record {
+            key: key.into(),
+            value: value.into(),
+            create_revision: revision,
+            mod_revision: revision,
+            version: 1,
+            lease: 0,
+            sub_revision: 0,
+            tombstone: false,
+        }
+    }
+
     /// The same record, owning its key and value.
     pub fn into_owned(self) -> Record<'static> {
         Record {

@@ -622,16 +622,7 @@ mod tests {
             &self.info
         }
         fn records(&mut self, _: &Query) -> Result<Records<'_>, SourceError> {
-            let ok = Record {
-                key: b"/registry/secrets/ns/a".to_vec().into(),
-                value: b"k8s\x00".to_vec().into(),
-                create_revision: 2,
-                mod_revision: 2,
-                version: 1,
-                lease: 0,
-                sub_revision: 0,
-                tombstone: false,
-            };
+            let ok = Record::created(&b"/registry/secrets/ns/a"[..], &b"k8s\x00"[..], 2);
             let err = SourceError::Live {
                 endpoints: "127.0.0.1:2379".into(),
                 detail: "message too large".into(),
@@ -687,16 +678,8 @@ mod tests {
                 if self.descending { (0..n).rev().collect() } else { (0..n).collect() };
             let values = &self.values;
             Ok(Box::new(order.into_iter().map(move |i| {
-                Ok(Record {
-                    key: format!("/registry/configmaps/ns/o{i:05}").into_bytes().into(),
-                    value: (&values[i * 8..i * 8 + 8]).into(),
-                    create_revision: 2,
-                    mod_revision: 2,
-                    version: 1,
-                    lease: 0,
-                    sub_revision: 0,
-                    tombstone: false,
-                })
+                let key = format!("/registry/configmaps/ns/o{i:05}").into_bytes();
+                Ok(Record::created(key, &values[i * 8..i * 8 + 8], 2))
             })))
         }
     }
