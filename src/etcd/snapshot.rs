@@ -77,23 +77,12 @@ impl BboltSource {
             pages: meta.pgid,
             file_len: file_len as u64,
         });
-        let bytes = Arc::new(bytes);
-        let mut hashing = None;
         if has_trailer {
             info.trailer = if options.skip_trailer_check {
                 Trailer::NotChecked
             } else if options.check_trailer_while_reading && !options.allow_trailer_mismatch {
-                let data = Arc::clone(&bytes);
-                let spawned = std::thread::Builder::new()
-                    .name("snapshot-sha256".into())
-                    .spawn(move || crate::crypto::sha256(&data[..len]));
-                match spawned {
-                    Ok(handle) => {
-                        hashing = Some(handle);
-                        Trailer::Checking
-                    }
-                    Err(e) => return Err(SourceError::Io { path, source: e }),
-                }
+                // The hashing starts once the file has proved readable, below.
+                Trailer::Checking
             } else {
                 match trailer_verdict(&bytes, len, crate::crypto::sha256(&bytes[..len])) {
                     Trailer::Mismatch { stored, computed } if options.allow_trailer_mismatch => {
@@ -109,7 +98,8 @@ impl BboltSource {
                 }
             };
         }
-        let src = BboltSource { bytes, len, path: path.clone(), info, hashing };
+        let src =
+            BboltSource { bytes: Arc::new(bytes), len, path: path.clone(), info, hashing: None };
         let (rev, compact, scheduled, ci) = {
             let db = src.db()?;
             let key = src.bucket(&db, "key")?;
@@ -135,6 +125,16 @@ impl BboltSource {
         src.info.compact_revision = compact;
         src.info.scheduled_compact_revision = scheduled;
         src.info.consistent_index = ci;
+        if src.info.trailer == Trailer::Checking {
+            let data = Arc::clone(&src.bytes);
+            let spawned = std::thread::Builder::new()
+                .name("snapshot-sha256".into())
+                .spawn(move || crate::crypto::sha256(&data[..len]));
+            match spawned {
+                Ok(handle) => src.hashing = Some(handle),
+                Err(source) => return Err(SourceError::Io { path, source }),
+            }
+        }
         Ok(src)
     }
 
