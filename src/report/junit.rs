@@ -54,8 +54,7 @@ impl Reporter for JunitReporter<'_> {
     }
 
     fn finding(&mut self, f: &Finding) -> io::Result<()> {
-        let name = f.resource.as_deref().unwrap_or("(not an API object)");
-        let case = self.cases.entry(name.to_string()).or_default();
+        let case = self.cases.entry(f.resource_label().to_string()).or_default();
         if !f.history {
             case.objects += 1;
         }

@@ -129,7 +129,7 @@ impl Reporter for PrometheusReporter<'_> {
         if f.history {
             return Ok(());
         }
-        let resource = f.resource.as_deref().unwrap_or("(not an API object)").to_string();
+        let resource = f.resource_label().to_string();
         let provider = match (f.provider, f.state) {
             (Some(p), _) => p.to_string(),
             (None, State::Plaintext) => "identity".into(),

@@ -185,6 +185,12 @@ impl Finding {
         }
     }
 
+    /// The resource for census rows and per-resource reports: its config
+    /// name, or `(not an API object)` for a key that names none.
+    pub fn resource_label(&self) -> &str {
+        self.resource.as_deref().unwrap_or("(not an API object)")
+    }
+
     /// `provider/key` for census rows: `aesgcm/key1`, `kms-v2/vault`, `plaintext`.
     pub fn key_label(&self) -> String {
         self.with_key_label(str::to_string)
@@ -313,9 +319,8 @@ impl Tally {
         }
         self.objects += 1;
         self.states[f.state as usize] += 1;
-        let resource = f.resource.as_deref().unwrap_or("(not an API object)");
         let state = f.state as usize;
-        count_in(&mut self.by_resource, resource, |c| c[state] += 1);
+        count_in(&mut self.by_resource, f.resource_label(), |c| c[state] += 1);
         let namespace = f.namespace.as_deref().unwrap_or_default();
         count_in(&mut self.by_namespace, namespace, |n| *n += 1);
         f.with_key_label(|label| count_in(&mut self.by_key, label, |n| *n += 1));
