@@ -478,18 +478,13 @@ impl Pass<'_, '_> {
                     // Each worker walks its share of the batch upwards in
                     // memory, so the hardware prefetcher streams the values
                     // (a snapshot's current view comes out top-down).
-                    let classified = if descends_in_memory(&batch) {
-                        let findings = batch
-                            .par_iter()
-                            .rev()
-                            .map_init(PolicyCache::default, classify)
-                            .collect();
-                        Classified { findings, reversed: true }
+                    let reversed = descends_in_memory(&batch);
+                    let findings = if reversed {
+                        batch.par_iter().rev().map_init(PolicyCache::default, classify).collect()
                     } else {
-                        let findings =
-                            batch.par_iter().map_init(PolicyCache::default, classify).collect();
-                        Classified { findings, reversed: false }
+                        batch.par_iter().map_init(PolicyCache::default, classify).collect()
                     };
+                    let classified = Classified { findings, reversed };
                     classified.findings.iter().flatten().flatten().for_each(|f| tally.add(f));
                     if done_tx.send((batch, classified)).is_err() {
                         break;
