@@ -234,12 +234,14 @@ pub fn is_plausible(value: &[u8]) -> bool {
 
 /// Decodes `k8s\0` + `runtime.Unknown`, returning `(apiVersion, kind)` and
 /// the full envelope. The typeMeta must be sane ASCII (see module docs).
-pub fn decode_unknown(value: &[u8]) -> Result<((String, String), Unknown), ObjectError> {
+pub fn decode_unknown(
+    value: &[u8],
+) -> Result<((CompactString, CompactString), Unknown), ObjectError> {
     let body = value.strip_prefix(PROTOBUF_MAGIC).ok_or(ObjectError::NotProtobuf)?;
     let unknown = <Unknown as prost::Message>::decode(body)
         .map_err(|e| ObjectError::Unknown(e.to_string()))?;
-    let (api_version, kind) = sane_type_meta(TypeMetaRef::of(&unknown.type_meta))?;
-    Ok(((api_version.into(), kind.into()), unknown))
+    let type_meta = sane_type_meta(TypeMetaRef::of(&unknown.type_meta))?;
+    Ok((type_meta, unknown))
 }
 
 /// The typeMeta of a `runtime.Unknown` read without prost, in the shape

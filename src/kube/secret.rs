@@ -446,10 +446,7 @@ pub fn extract(value: &[u8], opts: RenderOptions) -> Result<Extracted, ObjectErr
         return Ok(match (api_version.as_str(), kind.as_str()) {
             ("v1", "Secret") => Extracted::Decoded(Secret::decode_raw(raw)?.to_json(opts)),
             ("v1", "ConfigMap") => Extracted::Decoded(ConfigMap::decode_raw(raw)?.to_json(opts)),
-            _ => Extracted::Raw(Encoding::Protobuf {
-                api_version: api_version.into(),
-                kind: kind.into(),
-            }),
+            _ => Extracted::Raw(Encoding::Protobuf { api_version, kind }),
         });
     }
     match object::classify(value) {
