@@ -188,6 +188,22 @@ fn a_changed_snapshot_fails_the_scan_unless_allowed() {
 }
 
 #[test]
+fn any_number_of_workers_writes_the_same_report() {
+    let one = scan(&["--all-revisions", "--format", "json", "--jobs", "1"]);
+    assert_eq!(one.status.code(), Some(1), "{}", stderr(&one));
+    let v: Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert!(v["objects"].as_array().unwrap().len() > 10, "the fixture has objects to share out");
+    for jobs in ["2", "7"] {
+        let many = scan(&["--all-revisions", "--format", "json", "--jobs", jobs]);
+        assert_eq!(many.status.code(), Some(1), "{}", stderr(&many));
+        assert_eq!(many.stdout, one.stdout, "--jobs {jobs} against --jobs 1");
+    }
+    let none = scan(&["--jobs", "0"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(stderr(&none).contains("--jobs"), "{}", stderr(&none));
+}
+
+#[test]
 fn resource_filter_and_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.json");

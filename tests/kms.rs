@@ -326,7 +326,7 @@ fn abstract_sockets_threads_and_foreign_runtimes_work() {
     assert!(plugin.endpoint.starts_with("unix:///@"));
     let p = kms::provider(&cfg(KmsApiVersion::V2, "abs", &plugin.endpoint)).unwrap();
     let value = p.seal(b"shared", b"/k").unwrap();
-    // Many threads at once (as rayon workers would).
+    // Many threads at once (as the scanner's workers would).
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {

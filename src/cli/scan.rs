@@ -99,9 +99,10 @@ pub struct Args {
     /// plaintext, undecryptable, stale, unknown, history-leak; or `none`.
     #[arg(long, value_delimiter = ',', default_value = "plaintext,undecryptable")]
     fail_on: Vec<String>,
-    /// Decrypt-verify with this many threads (default: one per core).
-    #[arg(long)]
-    jobs: Option<usize>,
+    /// Decrypt-verify with this many worker threads (default: one per core;
+    /// a reader thread and the reporting thread come on top).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
 }
 
 pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
@@ -113,9 +114,6 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
             )
         })?;
         fail_on.push(p);
-    }
-    if let Some(jobs) = args.jobs {
-        rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global()?;
     }
     let mut config = args.config.as_deref().map(load_config_for_reading).transpose()?;
     match config.as_mut() {
@@ -180,6 +178,7 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
         resources: args.resources.clone(),
         all_revisions: args.all_revisions,
         fail_on,
+        jobs: args.jobs.map_or(0, usize::from),
     };
     let scanner = Scanner::new(config.as_ref(), &args.prefix);
     let started = std::time::Instant::now();

@@ -22,7 +22,7 @@
 //! default) and never above the receive limit: ~64 MiB typical, 4 ×
 //! `receive_limit(page_bytes)` worst case.
 //!
-//! Callers (the rayon-based scanner) iterate synchronously and need no async
+//! Callers (the scanner's reader thread) iterate synchronously and need no async
 //! code; the source must not be used from inside another tokio runtime's
 //! async context.
 

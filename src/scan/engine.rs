@@ -2,10 +2,11 @@
 //! them, and push them into a reporter in source order.
 //!
 //! The flow is `source → classify → report`: records are read in batches,
-//! each batch is classified on the rayon pool, and findings go to the
-//! reporter in the order the source produced them, so output is
-//! deterministic and memory is bounded by the batch size (plus, with
-//! `--all-revisions`, one entry per current key).
+//! each batch is classified whole by one of the worker threads
+//! ([`ScanOptions::jobs`]), and findings go to the reporter in the order the
+//! source produced them, so output is deterministic and memory is bounded
+//! by the batch size (plus, with `--all-revisions`, one entry per current
+//! key).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -35,6 +36,17 @@ pub struct ScanOptions {
     pub all_revisions: bool,
     /// Problem classes that fail the scan.
     pub fail_on: Vec<Problem>,
+    /// Threads that decrypt-verify (0: one per core).
+    pub jobs: usize,
+}
+
+impl ScanOptions {
+    fn workers(&self) -> usize {
+        match self.jobs {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 impl Default for ScanOptions {
@@ -44,6 +56,7 @@ impl Default for ScanOptions {
             resources: Vec::new(),
             all_revisions: false,
             fail_on: vec![Problem::Plaintext, Problem::Undecryptable],
+            jobs: 0,
         }
     }
 }
@@ -84,8 +97,8 @@ type FastHash = foldhash::fast::RandomState;
 
 /// Policies by group, then resource, so that a key's borrowed names look
 /// one up. The scanner keeps one behind a lock for all workers; each worker
-/// keeps its own as well (the engine makes one per rayon job with
-/// `map_init`; any fresh one will do for a single call). Looking one up in
+/// thread keeps its own as well (any fresh one will do for a single call).
+/// Looking one up in
 /// the worker's own writes no shared cache line; the scanner's lock and the
 /// policy's reference count, written by every worker once per object, took
 /// a third of `classify`'s own time at 1 KiB values.
@@ -433,66 +446,81 @@ fn wanted(resources: &[String], f: &Finding) -> bool {
 impl Pass<'_, '_> {
     /// One pass over `query`, as a three-stage pipeline so that reading,
     /// decrypting and reporting overlap: a reader thread fills batches from
-    /// the source, a classifier thread has each batch classified on the
-    /// rayon pool, and this thread counts and reports the findings in source
-    /// order. At most [`IN_FLIGHT`] batches wait between two stages, so
-    /// memory stays bounded by the batch size.
+    /// the source, worker threads each take the next batch and classify and
+    /// count all of it, and this thread reports the findings in source
+    /// order. With each batch, the reader queues for this thread the
+    /// receiver its worker will answer on, so the answers are read in the
+    /// order the batches were made, whichever worker finishes first. Both
+    /// queues hold at most [`IN_FLIGHT`] batches, so memory stays bounded by
+    /// the batch size; a worker's answer never waits, so no stage can block
+    /// another for good.
+    ///
+    /// Whole batches per worker, rather than each batch split over a rayon
+    /// pool by a classifier thread, mean fewer hand-offs between threads:
+    /// at 1 KiB values the scan took 14% less CPU (`docs/performance.md`).
     fn run(
         &mut self,
         source: &mut dyn RecordSource,
         query: Query,
         history: bool,
     ) -> Result<(), ScanError> {
-        use std::sync::mpsc::sync_channel;
+        use std::sync::mpsc::{Receiver, sync_channel};
         let records = source.records(&query)?;
         let scanner = self.scanner;
-        // Read by the classifier during the history pass; the current pass
+        // Read by the workers during the history pass; the current pass
         // fills `seen` instead.
         let now_owned = std::mem::take(&mut self.now);
         let now = &now_owned;
         let mut seen: HashMap<Vec<u8>, (i64, bool)> = HashMap::new();
+        let workers = self.options.workers();
+        // Batches go to whichever worker is free; the receiver of each
+        // batch's result goes, in source order, to this thread.
+        let (work_tx, work_rx) = sync_channel::<(Batch<'_>, Reply<'_>)>(IN_FLIGHT);
+        let work_rx = Mutex::new(work_rx);
         let result = std::thread::scope(|s| -> Result<(), ScanError> {
-            let (batches_tx, batches_rx) = sync_channel::<Batch<'_>>(IN_FLIGHT);
-            let (done_tx, done_rx) = sync_channel::<(Batch<'_>, Classified)>(IN_FLIGHT);
+            let (order_tx, order_rx) = sync_channel::<Receiver<Classified<'_>>>(IN_FLIGHT);
             let resources = &self.options.resources;
             s.spawn(move || {
                 let mut records = records;
                 loop {
                     let batch: Batch<'_> = records.by_ref().take(BATCH).collect();
-                    let stop = batch.is_empty() || batch.iter().any(ends_scan);
-                    if (!batch.is_empty() && batches_tx.send(batch).is_err()) || stop {
+                    if batch.is_empty() {
+                        return;
+                    }
+                    let stop = batch.iter().any(ends_scan);
+                    let (reply, result) = sync_channel(1);
+                    if work_tx.send((batch, reply)).is_err() || order_tx.send(result).is_err() {
+                        return;
+                    }
+                    if stop {
                         return;
                     }
                 }
             });
-            // Counted here, off the reporting thread, into one tally for
-            // the pass (an ordered census per batch cost more than the count).
-            let classifier = s.spawn(move || {
-                use rayon::prelude::*;
-                let mut tally = Tally::default();
-                let classify = |cache: &mut PolicyCache, r: &Result<Record<'_>, SourceError>| {
-                    let f = classify_one(scanner, cache, r, history.then_some(now))?;
-                    Ok(f.filter(|f| wanted(resources, f)))
-                };
-                for batch in batches_rx {
-                    // Each worker walks its share of the batch upwards in
-                    // memory, so the hardware prefetcher streams the values
-                    // (a snapshot's current view comes out top-down).
-                    let reversed = descends_in_memory(&batch);
-                    let findings = if reversed {
-                        batch.par_iter().rev().map_init(PolicyCache::default, classify).collect()
-                    } else {
-                        batch.par_iter().map_init(PolicyCache::default, classify).collect()
-                    };
-                    let classified = Classified { findings, reversed };
-                    classified.findings.iter().flatten().flatten().for_each(|f| tally.add(f));
-                    if done_tx.send((batch, classified)).is_err() {
-                        break;
+            let mut counters = Vec::with_capacity(workers);
+            for _ in 0..workers {
+                let work_rx = &work_rx;
+                counters.push(s.spawn(move || {
+                    let mut tally = Tally::default();
+                    let mut cache = PolicyCache::default();
+                    loop {
+                        let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok((batch, reply)) = next else { break };
+                        let classified = classify_batch(batch, |r| {
+                            let f = classify_one(scanner, &mut cache, r, history.then_some(now))?;
+                            Ok(f.filter(|f| wanted(resources, f)))
+                        });
+                        classified.findings.iter().flatten().flatten().for_each(|f| tally.add(f));
+                        // Fails only when the reporting thread has stopped
+                        // (an error): no one waits for this answer then.
+                        let _ = reply.send(classified);
                     }
-                }
-                tally
-            });
-            for (mut batch, classified) in done_rx {
+                    tally
+                }));
+            }
+            for result in order_rx {
+                let Ok(classified) = result.recv() else { break };
+                let (mut batch, findings) = classified.into_parts();
                 // A failed request to a live etcd: the scan would silently
                 // miss the rest, so it stops (exit 2) instead of reporting
                 // one unreadable record and passing.
@@ -503,7 +531,7 @@ impl Pass<'_, '_> {
                 }
                 self.read += batch.len() as u64;
                 (self.progress)(self.read);
-                for (record, f) in batch.iter().zip(classified.in_source_order()) {
+                for (record, f) in batch.iter().zip(findings) {
                     let Some(f) = f? else { continue };
                     if let (false, true, Ok(rec)) = (history, self.options.all_revisions, record) {
                         seen.insert(
@@ -514,11 +542,12 @@ impl Pass<'_, '_> {
                     self.reporter.finding(&f)?;
                 }
             }
-            let tally = match classifier.join() {
-                Ok(tally) => tally,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            self.census.merge(tally.into_census());
+            for counter in counters {
+                match counter.join() {
+                    Ok(tally) => self.census.merge(tally.into_census()),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
             Ok(())
         });
         self.now = if history { now_owned } else { seen };
@@ -535,21 +564,44 @@ fn ends_scan(record: &Result<Record<'_>, SourceError>) -> bool {
 /// Records read in one go.
 type Batch<'a> = Vec<Result<Record<'a>, SourceError>>;
 
-/// What the scanner made of each record of a batch.
-struct Classified {
+/// Where a worker sends a classified batch back.
+type Reply<'a> = std::sync::mpsc::SyncSender<Classified<'a>>;
+
+/// A batch and what the scanner made of each of its records.
+struct Classified<'a> {
+    batch: Batch<'a>,
     findings: Vec<Result<Option<Finding>, ScanError>>,
     /// `findings` runs from the batch's last record to its first.
     reversed: bool,
 }
 
-impl Classified {
-    fn in_source_order(self) -> Box<dyn Iterator<Item = Result<Option<Finding>, ScanError>>> {
-        if self.reversed {
-            Box::new(self.findings.into_iter().rev())
-        } else {
-            Box::new(self.findings.into_iter())
-        }
+impl<'a> Classified<'a> {
+    /// The batch, and its findings in source order.
+    fn into_parts(self) -> (Batch<'a>, FindingsInOrder) {
+        let findings = self.findings.into_iter();
+        let in_order: FindingsInOrder =
+            if self.reversed { Box::new(findings.rev()) } else { Box::new(findings) };
+        (self.batch, in_order)
     }
+}
+
+/// A batch's findings, in source order.
+type FindingsInOrder = Box<dyn Iterator<Item = Result<Option<Finding>, ScanError>>>;
+
+/// Classifies every record of `batch` with `classify`, walking it upwards
+/// in memory so the hardware prefetcher streams the values (a snapshot's
+/// current view comes out top-down).
+fn classify_batch<'a>(
+    batch: Batch<'a>,
+    mut classify: impl FnMut(&Result<Record<'a>, SourceError>) -> Result<Option<Finding>, ScanError>,
+) -> Classified<'a> {
+    let reversed = descends_in_memory(&batch);
+    let findings = if reversed {
+        batch.iter().rev().map(&mut classify).collect()
+    } else {
+        batch.iter().map(&mut classify).collect()
+    };
+    Classified { batch, findings, reversed }
 }
 
 /// True when the batch's values lie at falling addresses: a bbolt walk from
@@ -564,7 +616,7 @@ fn descends_in_memory(batch: &Batch<'_>) -> bool {
     matches!((first, last), (Some(first), Some(last)) if first > last)
 }
 
-/// Batches waiting between two pipeline stages.
+/// Batches waiting in each of the pipeline's queues.
 const IN_FLIGHT: usize = 4;
 
 /// Classifies one record of a pass; `now` (history passes only) holds the
@@ -696,8 +748,9 @@ mod tests {
 
     #[test]
     fn findings_keep_source_order_whichever_way_the_values_lie() {
-        for descending in [false, true] {
-            let values = b"k8s\x00xyz".repeat(3 * BATCH + 7);
+        // Several workers finish batches out of order; one worker cannot.
+        for (descending, jobs) in [(false, 1), (true, 1), (false, 3), (true, 3), (false, 8)] {
+            let values = b"k8s\x00xyz".repeat(20 * BATCH + 7);
             let mut src = Borrowed {
                 info: SourceInfo::new(SourceKind::Snapshot, "mem".into()),
                 values,
@@ -714,13 +767,13 @@ mod tests {
             run(
                 &mut src,
                 &Scanner::new(None, "/registry"),
-                &ScanOptions::default(),
+                &ScanOptions { jobs, ..ScanOptions::default() },
                 Header::default(),
                 &mut keys,
                 &mut |_| {},
             )
             .unwrap();
-            assert_eq!(keys.0, expected, "descending: {descending}");
+            assert_eq!(keys.0, expected, "descending: {descending}, jobs: {jobs}");
         }
     }
 }
