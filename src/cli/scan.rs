@@ -101,7 +101,7 @@ pub struct Args {
     fail_on: Vec<String>,
     /// Decrypt-verify with this many worker threads (default: one per core;
     /// a reader thread and the reporting thread come on top).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     jobs: Option<u16>,
 }
 

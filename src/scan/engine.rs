@@ -70,6 +70,9 @@ pub enum ScanError {
     /// The report could not be written.
     #[error("cannot write the report: {0}")]
     Output(#[from] std::io::Error),
+    /// The system would not start the scan's threads (see `--jobs`).
+    #[error("cannot start the scan's threads: {0}; try fewer --jobs")]
+    Threads(#[source] std::io::Error),
     /// A provider of the config could not be built.
     #[error("cannot use the config's providers for {resource}: {source}")]
     Config {
@@ -478,29 +481,18 @@ impl Pass<'_, '_> {
         let (work_tx, work_rx) = sync_channel::<(Batch<'_>, Reply<'_>)>(IN_FLIGHT);
         let work_rx = Mutex::new(work_rx);
         let result = std::thread::scope(|s| -> Result<(), ScanError> {
+            // Owned by this closure, so that an early return drops it and
+            // the workers already started stop instead of waiting for work.
+            let work_tx = work_tx;
             let (order_tx, order_rx) = sync_channel::<Receiver<Classified<'_>>>(IN_FLIGHT);
             let resources = &self.options.resources;
-            s.spawn(move || {
-                let mut records = records;
-                loop {
-                    let batch: Batch<'_> = records.by_ref().take(BATCH).collect();
-                    if batch.is_empty() {
-                        return;
-                    }
-                    let stop = batch.iter().any(ends_scan);
-                    let (reply, result) = sync_channel(1);
-                    if work_tx.send((batch, reply)).is_err() || order_tx.send(result).is_err() {
-                        return;
-                    }
-                    if stop {
-                        return;
-                    }
-                }
-            });
+            let thread = |name: &str| std::thread::Builder::new().name(name.to_string());
+            // Workers first: a reader with no one to take its batches
+            // would wait for good.
             let mut counters = Vec::with_capacity(workers);
             for _ in 0..workers {
                 let work_rx = &work_rx;
-                counters.push(s.spawn(move || {
+                let counter = thread("atrest-worker").spawn_scoped(s, move || {
                     let mut tally = Tally::default();
                     let mut cache = PolicyCache::default();
                     loop {
@@ -516,8 +508,28 @@ impl Pass<'_, '_> {
                         let _ = reply.send(classified);
                     }
                     tally
-                }));
+                });
+                counters.push(counter.map_err(ScanError::Threads)?);
             }
+            thread("atrest-reader")
+                .spawn_scoped(s, move || {
+                    let mut records = records;
+                    loop {
+                        let batch: Batch<'_> = records.by_ref().take(BATCH).collect();
+                        if batch.is_empty() {
+                            return;
+                        }
+                        let stop = batch.iter().any(ends_scan);
+                        let (reply, result) = sync_channel(1);
+                        if work_tx.send((batch, reply)).is_err() || order_tx.send(result).is_err() {
+                            return;
+                        }
+                        if stop {
+                            return;
+                        }
+                    }
+                })
+                .map_err(ScanError::Threads)?;
             for result in order_rx {
                 let Ok(classified) = result.recv() else { break };
                 let (mut batch, findings) = classified.into_parts();
@@ -743,6 +755,47 @@ mod tests {
         }
         fn finish(&mut self, _: &Summary) -> std::io::Result<()> {
             Ok(())
+        }
+    }
+
+    /// Fails on the finding after `left` more.
+    struct FailsAfter(usize);
+    impl Reporter for FailsAfter {
+        fn begin(&mut self, _: &Header) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn finding(&mut self, _: &Finding) -> std::io::Result<()> {
+            self.0 = self.0.checked_sub(1).ok_or(std::io::ErrorKind::StorageFull)?;
+            Ok(())
+        }
+        fn finish(&mut self, _: &Summary) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_report_stops_reader_and_workers() {
+        // Reader and workers are mid-pass when the reporting thread gives
+        // up: the scan must return the error, not wait for them for good.
+        for jobs in [1, 3] {
+            let mut src = Borrowed {
+                info: SourceInfo::new(SourceKind::Snapshot, "mem".into()),
+                values: b"k8s\x00xyz".repeat(20 * BATCH),
+                descending: false,
+            };
+            let result = run(
+                &mut src,
+                &Scanner::new(None, "/registry"),
+                &ScanOptions { jobs, ..ScanOptions::default() },
+                Header::default(),
+                &mut FailsAfter(BATCH + 3),
+                &mut |_| {},
+            );
+            assert!(
+                matches!(&result, Err(ScanError::Output(e)) if e.kind() == std::io::ErrorKind::StorageFull),
+                "jobs {jobs}: {:?}",
+                result.map(|s| s.failed)
+            );
         }
     }
 
