@@ -101,10 +101,9 @@ type FastHash = foldhash::fast::RandomState;
 /// Policies by group, then resource, so that a key's borrowed names look
 /// one up. The scanner keeps one behind a lock for all workers; each worker
 /// thread keeps its own as well (any fresh one will do for a single call).
-/// Looking one up in
-/// the worker's own writes no shared cache line; the scanner's lock and the
-/// policy's reference count, written by every worker once per object, took
-/// a third of `classify`'s own time at 1 KiB values.
+/// Looking one up in the worker's own writes no shared cache line; the
+/// scanner's lock and the policy's reference count, written by every worker
+/// once per object, took a third of `classify`'s own time at 1 KiB values.
 #[derive(Default)]
 pub struct PolicyCache(HashMap<String, HashMap<String, Arc<Policy>, FastHash>, FastHash>);
 
@@ -460,7 +459,7 @@ impl Pass<'_, '_> {
     ///
     /// Whole batches per worker, rather than each batch split over a rayon
     /// pool by a classifier thread, mean fewer hand-offs between threads:
-    /// at 1 KiB values the scan took 14% less CPU (`docs/performance.md`).
+    /// at 1 KiB values the scan took 14–18% less CPU (`docs/performance.md`).
     fn run(
         &mut self,
         source: &mut dyn RecordSource,
