@@ -518,12 +518,13 @@ impl Pass<'_, '_> {
                         if batch.is_empty() {
                             return;
                         }
+                        // A failed request to a live etcd ends the stream.
                         let stop = batch.iter().any(ends_scan);
                         let (reply, result) = sync_channel(1);
-                        if work_tx.send((batch, reply)).is_err() || order_tx.send(result).is_err() {
-                            return;
-                        }
-                        if stop {
+                        if work_tx.send((batch, reply)).is_err()
+                            || order_tx.send(result).is_err()
+                            || stop
+                        {
                             return;
                         }
                     }
