@@ -532,7 +532,7 @@ impl Pass<'_, '_> {
                 .map_err(ScanError::Threads)?;
             for result in order_rx {
                 let Ok(classified) = result.recv() else { break };
-                let (mut batch, findings) = classified.into_parts();
+                let Classified { mut batch, mut findings, reversed } = classified;
                 // A failed request to a live etcd: the scan would silently
                 // miss the rest, so it stops (exit 2) instead of reporting
                 // one unreadable record and passing.
@@ -543,15 +543,20 @@ impl Pass<'_, '_> {
                 }
                 self.read += batch.len() as u64;
                 (self.progress)(self.read);
-                for (record, f) in batch.iter().zip(findings) {
-                    let Some(f) = f? else { continue };
+                for (record, f) in batch.iter().zip(in_source_order(&mut findings, reversed)) {
+                    let f = match f {
+                        Ok(Some(f)) => &*f,
+                        Ok(None) => continue,
+                        // Moved out to be returned: the batch is dropped unread.
+                        Err(_) => return std::mem::replace(f, Ok(None)).map(drop),
+                    };
                     if let (false, true, Ok(rec)) = (history, self.options.all_revisions, record) {
                         seen.insert(
                             rec.key.to_vec(),
                             (rec.mod_revision, f.state == State::Encrypted),
                         );
                     }
-                    self.reporter.finding(&f)?;
+                    self.reporter.finding(f)?;
                 }
             }
             for counter in counters {
@@ -587,18 +592,11 @@ struct Classified<'a> {
     reversed: bool,
 }
 
-impl<'a> Classified<'a> {
-    /// The batch, and its findings in source order.
-    fn into_parts(self) -> (Batch<'a>, FindingsInOrder) {
-        let findings = self.findings.into_iter();
-        let in_order: FindingsInOrder =
-            if self.reversed { Box::new(findings.rev()) } else { Box::new(findings) };
-        (self.batch, in_order)
-    }
+/// `findings` in source order, borrowed: a finding is reported where the
+/// worker left it, not moved out first.
+fn in_source_order<T>(findings: &mut [T], reversed: bool) -> Box<dyn Iterator<Item = &mut T> + '_> {
+    if reversed { Box::new(findings.iter_mut().rev()) } else { Box::new(findings.iter_mut()) }
 }
-
-/// A batch's findings, in source order.
-type FindingsInOrder = Box<dyn Iterator<Item = Result<Option<Finding>, ScanError>>>;
 
 /// Classifies every record of `batch` with `classify`, walking it upwards
 /// in memory so the hardware prefetcher streams the values (a snapshot's
@@ -725,6 +723,8 @@ mod tests {
         info: SourceInfo,
         values: Vec<u8>,
         descending: bool,
+        /// The record (in source order) whose key names a Secret.
+        secret_at: Option<usize>,
     }
 
     impl RecordSource for Borrowed {
@@ -735,9 +735,10 @@ mod tests {
             let n = self.values.len() / 8;
             let order: Vec<usize> =
                 if self.descending { (0..n).rev().collect() } else { (0..n).collect() };
-            let values = &self.values;
-            Ok(Box::new(order.into_iter().map(move |i| {
-                let key = format!("/registry/configmaps/ns/o{i:05}").into_bytes();
+            let (values, secret_at) = (&self.values, self.secret_at);
+            Ok(Box::new(order.into_iter().enumerate().map(move |(at, i)| {
+                let resource = if Some(at) == secret_at { "secrets" } else { "configmaps" };
+                let key = format!("/registry/{resource}/ns/o{i:05}").into_bytes();
                 Ok(Record::created(key, &values[i * 8..i * 8 + 8], 2))
             })))
         }
@@ -774,6 +775,45 @@ mod tests {
     }
 
     #[test]
+    fn a_provider_that_cannot_be_built_stops_the_scan_with_its_error() {
+        use crate::config::{KeySet, NamedKey, ResourceEntry};
+        // A config the loader would refuse (a 7-byte AES key), built by
+        // hand: the error comes from a worker mid-batch and must be the
+        // scan's result, after the findings before it were reported.
+        let key =
+            NamedKey { name: "k".into(), secret: crate::secret::SecretBytes::new(vec![7; 7]) };
+        let cfg = EncryptionConfig {
+            entries: vec![ResourceEntry {
+                resources: vec![GroupResource::parse("secrets")],
+                providers: vec![ProviderConfig::AesGcm(KeySet { keys: vec![key] })],
+            }],
+        };
+        for jobs in [1, 3] {
+            let mut src = Borrowed {
+                info: SourceInfo::new(SourceKind::Snapshot, "mem".into()),
+                values: b"k8s\x00xyz".repeat(3 * BATCH),
+                descending: false,
+                secret_at: Some(BATCH + 7),
+            };
+            let mut keys = Keys::default();
+            let err = run(
+                &mut src,
+                &Scanner::new(Some(&cfg), "/registry"),
+                &ScanOptions { jobs, ..ScanOptions::default() },
+                Header::default(),
+                &mut keys,
+                &mut |_| {},
+            )
+            .unwrap_err();
+            assert!(
+                matches!(&err, ScanError::Config { resource, .. } if resource == "secrets"),
+                "{err}"
+            );
+            assert_eq!(keys.0.len(), BATCH + 7, "findings before the failing one are reported");
+        }
+    }
+
+    #[test]
     fn a_failing_report_stops_reader_and_workers() {
         // Reader and workers are mid-pass when the reporting thread gives
         // up: the scan must return the error, not wait for them for good.
@@ -782,6 +822,7 @@ mod tests {
                 info: SourceInfo::new(SourceKind::Snapshot, "mem".into()),
                 values: b"k8s\x00xyz".repeat(20 * BATCH),
                 descending: false,
+                secret_at: None,
             };
             let result = run(
                 &mut src,
@@ -808,6 +849,7 @@ mod tests {
                 info: SourceInfo::new(SourceKind::Snapshot, "mem".into()),
                 values,
                 descending,
+                secret_at: None,
             };
             let expected: Vec<String> = src
                 .records(&Query::current())
