@@ -420,11 +420,37 @@ fn open_snapshot(snapshot: &Path, trailer: Trailer) -> Box<dyn RecordSource> {
     open_source(snapshot, &o).expect("snapshot")
 }
 
+/// The shares one trailer mode reached, one entry per round, in %.
+#[derive(Clone, Default)]
+struct Shares {
+    /// Wall-clock rate against OpenSSL x cores, encrypt and decrypt.
+    enc: Vec<f64>,
+    dec: Vec<f64>,
+    /// Rate per CPU-second against OpenSSL's per-core figure.
+    enc_cpu: Vec<f64>,
+    dec_cpu: Vec<f64>,
+}
+
+impl Shares {
+    /// Adds one round: `[wall encrypt, wall decrypt, per-CPU encrypt, per-CPU decrypt]`.
+    fn push(&mut self, [enc, dec, enc_cpu, dec_cpu]: [f64; 4]) {
+        self.enc.push(enc);
+        self.dec.push(dec);
+        self.enc_cpu.push(enc_cpu);
+        self.dec_cpu.push(dec_cpu);
+    }
+}
+
 /// The median and the range of `v`, as `median (lo-hi)`.
 fn spread(v: &[f64], unit: &str) -> String {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
-    let median = v.get(v.len() / 2).copied().unwrap_or(f64::NAN);
+    let n = v.len();
+    let median = match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    };
     let (lo, hi) = (v.first().copied().unwrap_or(f64::NAN), v.last().copied().unwrap_or(f64::NAN));
     format!("{median:.0}{unit} ({lo:.0}-{hi:.0})")
 }
@@ -448,10 +474,9 @@ fn snapshot_shares(snapshot: &Path, cfg: &atrest::config::EncryptionConfig) -> C
     let avg = count.bytes as f64 / count.objects as f64;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rounds: usize =
-        std::env::var("ATREST_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
-    // shares[mode][op]: (wall, per CPU-second) share of each round, in %.
-    let mut shares = vec![[(Vec::new(), Vec::new()), (Vec::new(), Vec::new())]; 3];
-    for round in 1..=rounds.max(1) {
+        std::env::var("ATREST_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
+    let mut shares = vec![Shares::default(); Trailer::ALL.len()];
+    for round in 1..=rounds {
         let gcm =
             [openssl_gcm(avg.round() as usize, false), openssl_gcm(avg.round() as usize, true)];
         let [Some(enc), Some(dec)] = gcm else {
@@ -464,16 +489,15 @@ fn snapshot_shares(snapshot: &Path, cfg: &atrest::config::EncryptionConfig) -> C
             enc / 1e6,
             dec / 1e6
         );
-        for (m, trailer) in Trailer::ALL.into_iter().enumerate() {
+        for (trailer, shares) in Trailer::ALL.into_iter().zip(&mut shares) {
             let cpu0 = proc_cpu("self");
             let (took, _) = best_of(3, || scan(open_snapshot(snapshot, trailer).as_mut(), cfg));
             let cpu = (proc_cpu("self") - cpu0) / 3.0;
             let secs = took.as_secs_f64();
             let (rate, cpu_rate) = (count.bytes as f64 / secs, count.bytes as f64 / cpu);
-            for (o, g) in [enc, dec].into_iter().enumerate() {
-                shares[m][o].0.push(100.0 * rate / (g * cores as f64));
-                shares[m][o].1.push(100.0 * cpu_rate / g);
-            }
+            let wall = |g: f64| 100.0 * rate / (g * cores as f64);
+            let per_cpu = |g: f64| 100.0 * cpu_rate / g;
+            let this = [wall(enc), wall(dec), per_cpu(enc), per_cpu(dec)];
             println!(
                 "  scan/snapshot ({}): {} objects, {:.1} MiB of values in {secs:.3}s: {:.0} \
                  objects/s, {:.1} MB/s; {cpu:.2} CPU-s per scan; share of openssl x {cores}: \
@@ -483,23 +507,23 @@ fn snapshot_shares(snapshot: &Path, cfg: &atrest::config::EncryptionConfig) -> C
                 count.bytes as f64 / 1048576.0,
                 count.objects as f64 / secs,
                 rate / 1e6,
-                shares[m][0].0.last().unwrap(),
-                shares[m][1].0.last().unwrap(),
-                shares[m][0].1.last().unwrap(),
-                shares[m][1].1.last().unwrap(),
+                this[0],
+                this[1],
+                this[2],
+                this[3],
             );
+            shares.push(this);
         }
     }
-    for (m, trailer) in Trailer::ALL.into_iter().enumerate() {
-        let [(enc, enc_cpu), (dec, dec_cpu)] = &shares[m];
+    for (trailer, s) in Trailer::ALL.into_iter().zip(&shares) {
         println!(
             "scan/snapshot ({}) over {rounds} rounds, median (range): share of openssl x {cores} \
              {} encrypt, {} decrypt; per CPU-second {} encrypt, {} decrypt",
             trailer.label(),
-            spread(enc, "%"),
-            spread(dec, "%"),
-            spread(enc_cpu, "%"),
-            spread(dec_cpu, "%"),
+            spread(&s.enc, "%"),
+            spread(&s.dec, "%"),
+            spread(&s.enc_cpu, "%"),
+            spread(&s.dec_cpu, "%"),
         );
     }
     count
