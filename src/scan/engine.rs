@@ -759,7 +759,7 @@ mod tests {
         }
     }
 
-    /// Fails on the finding after `left` more.
+    /// Takes `.0` findings, then fails on the next one.
     struct FailsAfter(usize);
     impl Reporter for FailsAfter {
         fn begin(&mut self, _: &Header) -> std::io::Result<()> {
