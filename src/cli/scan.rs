@@ -56,7 +56,8 @@ enum OutputFormat {
 ///
 /// A snapshot's SHA-256 trailer is hashed while the scan reads it: if the file
 /// changed after it was saved, the scan ends with exit 2 and no summary
-/// (--allow-trailer-mismatch reads it anyway, with a warning).
+/// (--allow-trailer-mismatch reads it anyway, with a warning; --skip-trailer-check
+/// does not hash it, for a file already checked when it was copied).
 ///
 /// Exit codes: 0 no finding of a --fail-on class; 1 findings of a --fail-on
 /// class (default: plaintext,undecryptable); 2 unusable input (unreadable
