@@ -351,13 +351,10 @@ fn live(snapshot: &Path, cfg: &atrest::config::EncryptionConfig, objects: u64) {
         format!("{:.0}-{:.0} MiB", *lo as f64 / 1024.0, *hi as f64 / 1024.0)
     };
     // Median CPU seconds of the client and of etcd.
-    let median = |v: &[(f64, f64)], client: bool| {
-        let mut x: Vec<f64> = v.iter().map(|p| if client { p.0 } else { p.1 }).collect();
-        x.sort_by(f64::total_cmp);
-        x.get(x.len() / 2).copied().unwrap_or(0.0)
-    };
     let cpus = |v: &[(f64, f64)]| {
-        format!("CPU {:.2}s client + {:.2}s etcd (medians)", median(v, true), median(v, false))
+        let client: Vec<f64> = v.iter().map(|p| p.0).collect();
+        let etcd: Vec<f64> = v.iter().map(|p| p.1).collect();
+        format!("CPU {:.2}s client + {:.2}s etcd (medians)", median(&client), median(&etcd))
     };
     let (clo, chi) = range(&ctl);
     println!(
@@ -441,18 +438,24 @@ impl Shares {
     }
 }
 
-/// The median and the range of `v`, as `median (lo-hi)`.
-fn spread(v: &[f64], unit: &str) -> String {
+/// The median of `v` (the mean of the middle two for an even count; NaN
+/// when empty).
+fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = match n {
+    match n {
         0 => f64::NAN,
         _ if n % 2 == 1 => v[n / 2],
         _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    };
-    let (lo, hi) = (v.first().copied().unwrap_or(f64::NAN), v.last().copied().unwrap_or(f64::NAN));
-    format!("{median:.0}{unit} ({lo:.0}-{hi:.0})")
+    }
+}
+
+/// The median and the range of `v`, as `median (lo-hi)`.
+fn spread(v: &[f64], unit: &str) -> String {
+    let lo = v.iter().copied().min_by(f64::total_cmp).unwrap_or(f64::NAN);
+    let hi = v.iter().copied().max_by(f64::total_cmp).unwrap_or(f64::NAN);
+    format!("{:.0}{unit} ({lo:.0}-{hi:.0})", median(v))
 }
 
 /// The full verify scan of `snapshot` in each trailer mode, against
@@ -476,9 +479,9 @@ fn snapshot_shares(snapshot: &Path, cfg: &atrest::config::EncryptionConfig) -> C
     let rounds: usize =
         std::env::var("ATREST_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
     let mut shares = vec![Shares::default(); Trailer::ALL.len()];
+    let block = avg.round() as usize;
     for round in 1..=rounds {
-        let gcm =
-            [openssl_gcm(avg.round() as usize, false), openssl_gcm(avg.round() as usize, true)];
+        let gcm = [openssl_gcm(block, false), openssl_gcm(block, true)];
         let [Some(enc), Some(dec)] = gcm else {
             println!("scan/snapshot: openssl speed did not report; no shares");
             return count;
