@@ -85,16 +85,58 @@ impl DumpKv {
     }
 }
 
-/// Parses every document of a dump held in memory (fuzzing, small inputs).
-pub fn parse_documents(data: &[u8]) -> Result<Vec<Record<'static>>, String> {
-    let mut out = Vec::new();
-    for (i, doc) in serde_json::Deserializer::from_slice(data).into_iter::<DumpDoc>().enumerate() {
-        let doc = doc.map_err(|e| format!("document {i}: {e}"))?;
-        for kv in &doc.kvs {
-            out.push(kv.to_record()?);
-        }
-    }
-    Ok(out)
+/// Parses every document of a dump held in memory, through the same
+/// stream as [`JsonDumpSource`] reads a file with (the fuzz target's entry
+/// point; errors name the path `<memory>`).
+pub fn parse_documents(data: &[u8]) -> Result<Vec<Record<'static>>, SourceError> {
+    records_of(data, PathBuf::from("<memory>"), Vec::new()).collect()
+}
+
+/// The records under `prefix` of every document `reader` holds, one
+/// document in memory at a time. A document that does not parse ends the
+/// stream with its error (the rest of a JSON stream is unusable after a
+/// syntax error); a key or value that is not base64 is an error item and
+/// the stream goes on.
+fn records_of<'a, R: std::io::Read + Send + 'a>(
+    reader: R,
+    path: PathBuf,
+    prefix: Vec<u8>,
+) -> impl Iterator<Item = Result<Record<'static>, SourceError>> + Send + 'a {
+    let docs = serde_json::Deserializer::from_reader(reader).into_iter::<DumpDoc>();
+    let mut failed = false;
+    docs.enumerate()
+        .map_while(move |(i, d)| {
+            if failed {
+                return None;
+            }
+            Some(match d {
+                Ok(doc) => {
+                    let path = path.clone();
+                    let prefix = prefix.clone();
+                    let it: Records<'static> =
+                        Box::new(doc.kvs.into_iter().filter_map(move |kv| match kv.to_record() {
+                            Ok(r) if r.key.starts_with(&prefix) => Some(Ok(r)),
+                            Ok(_) => None,
+                            Err(detail) => Some(Err(SourceError::Dump {
+                                path: path.clone(),
+                                document: i,
+                                detail,
+                            })),
+                        }));
+                    it
+                }
+                Err(e) => {
+                    failed = true;
+                    let err = SourceError::Dump {
+                        path: path.clone(),
+                        document: i,
+                        detail: e.to_string(),
+                    };
+                    Box::new(std::iter::once(Err(err)))
+                }
+            })
+        })
+        .flatten()
 }
 
 /// A JSON dump file.
@@ -155,49 +197,8 @@ impl RecordSource for JsonDumpSource {
                 self.path.display()
             )));
         }
-        let docs =
-            serde_json::Deserializer::from_reader(open_reader(&self.path)?).into_iter::<DumpDoc>();
-        let path = self.path.clone();
-        let prefix = query.prefix.clone();
-        let mut failed = false;
-        Ok(super::owned_records(
-            docs.enumerate()
-                .map_while(move |(i, d)| {
-                    if failed {
-                        return None;
-                    }
-                    Some(match d {
-                        Ok(doc) => {
-                            let path = path.clone();
-                            let prefix = prefix.clone();
-                            let it: Records<'static> =
-                                Box::new(doc.kvs.into_iter().filter_map(move |kv| {
-                                    match kv.to_record() {
-                                        Ok(r) if r.key.starts_with(&prefix) => Some(Ok(r)),
-                                        Ok(_) => None,
-                                        Err(detail) => Some(Err(SourceError::Dump {
-                                            path: path.clone(),
-                                            document: i,
-                                            detail,
-                                        })),
-                                    }
-                                }));
-                            it
-                        }
-                        Err(e) => {
-                            // A syntax error leaves the stream unusable: report and stop.
-                            failed = true;
-                            let err = SourceError::Dump {
-                                path: path.clone(),
-                                document: i,
-                                detail: e.to_string(),
-                            };
-                            Box::new(std::iter::once(Err(err)))
-                        }
-                    })
-                })
-                .flatten(),
-        ))
+        let reader = open_reader(&self.path)?;
+        Ok(super::owned_records(records_of(reader, self.path.clone(), query.prefix.clone())))
     }
 }
 
@@ -219,5 +220,32 @@ mod tests {
         assert_eq!(d.header.cluster_id, 14841639068965178418);
         assert!(parse_documents(b"{\"kvs\":[{\"key\":\"!!\"}]}").is_err());
         assert!(parse_documents(b"{\"kvs\":").is_err());
+    }
+
+    #[test]
+    fn stream_keeps_going_past_bad_base64_and_stops_at_a_syntax_error() {
+        let data = br#"{"kvs":[{"key":"L2E=","value":"AA=="},{"key":"!!"},{"key":"L3gvYg=="}]}
+{"kvs":[{"key":"L2M="}]} {"kvs":[{"key""#;
+        let got: Vec<_> = records_of(&data[..], PathBuf::from("d.json"), b"/".to_vec()).collect();
+        let shape: Vec<_> = got
+            .iter()
+            .map(|r| match r {
+                Ok(r) => Ok(String::from_utf8_lossy(&r.key).into_owned()),
+                Err(SourceError::Dump { document, .. }) => Err(*document),
+                Err(e) => panic!("unexpected error {e}"),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [Ok("/a".into()), Err(0), Ok("/x/b".into()), Ok("/c".into()), Err(2)],
+            "{got:?}"
+        );
+        // The prefix filter drops keys outside it; errors still come through.
+        let only_x: Vec<_> = records_of(&data[..], PathBuf::from("d.json"), b"/x/".to_vec())
+            .map(|r| r.map(|r| r.key.to_vec()))
+            .collect();
+        assert_eq!(only_x.len(), 3);
+        assert_eq!(only_x[1].as_ref().unwrap(), b"/x/b");
+        assert!(parse_documents(data).is_err());
     }
 }
