@@ -5,10 +5,14 @@
 //! (`Invalid value: "0s": timeout should be a positive value`). This module
 //! reproduces both on signed nanoseconds; it has no other knowledge.
 
-/// Parses Go duration text (`300ms`, `-1.5h`, `2h45m`, `0`) into nanoseconds.
-/// The error text is Go's (`time: invalid duration "abc"`).
+/// Parses Go duration text (`300ms`, `-1.5h`, `2h45m`, `0`) into nanoseconds,
+/// step for step as Go's `time.ParseDuration`: unsigned 64-bit arithmetic
+/// with its overflow checks, and a fraction accumulated until it would
+/// overflow and then applied through `float64`, so long fractions round
+/// exactly as Go's do. The error text is Go's (`time: invalid duration "abc"`).
 pub fn parse(s: &str) -> Result<i64, String> {
-    let invalid = || format!("time: invalid duration {}", super::diag::go_quote(s));
+    const LIMIT: u64 = 1 << 63;
+    let invalid = || format!("time: invalid duration {}", quote(s));
     let mut rest = s;
     let mut neg = false;
     if let Some(r) = rest.strip_prefix('-') {
@@ -23,32 +27,29 @@ pub fn parse(s: &str) -> Result<i64, String> {
     if rest.is_empty() {
         return Err(invalid());
     }
-    // Accumulate in u128 nanoseconds; fractions kept exactly as (num, scale).
-    let mut total: u128 = 0;
-    while !rest.is_empty() {
-        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let (int_part, after) = rest.split_at(int_len);
-        let mut after = after;
-        let mut frac_part = "";
-        if let Some(a) = after.strip_prefix('.') {
-            let n = a.bytes().take_while(u8::is_ascii_digit).count();
-            frac_part = &a[..n];
-            after = &a[n..];
-            if int_part.is_empty() && frac_part.is_empty() {
-                return Err(invalid());
-            }
-        } else if int_part.is_empty() {
+    let mut d: u64 = 0;
+    while let Some(first) = rest.bytes().next() {
+        if !(first == b'.' || first.is_ascii_digit()) {
             return Err(invalid());
         }
-        let unit_len = after
-            .char_indices()
-            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
-            .map_or(after.len(), |(i, _)| i);
-        let (unit, tail) = after.split_at(unit_len);
-        if unit.is_empty() {
-            return Err(format!("time: missing unit in duration {}", super::diag::go_quote(s)));
+        let before = rest.len();
+        let (mut v, after) = leading_int(rest).ok_or_else(invalid)?;
+        rest = after;
+        let pre = rest.len() != before;
+        let (mut f, mut scale, mut post) = (0u64, 1f64, false);
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            (f, scale, rest) = leading_fraction(after_dot);
+            post = rest.len() != after_dot.len();
         }
-        let scale: u128 = match unit {
+        if !pre && !post {
+            return Err(invalid());
+        }
+        let unit_len = rest.bytes().position(|c| c == b'.' || c.is_ascii_digit());
+        let (unit, tail) = rest.split_at(unit_len.unwrap_or(rest.len()));
+        if unit.is_empty() {
+            return Err(format!("time: missing unit in duration {}", quote(s)));
+        }
+        let unit: u64 = match unit {
             "ns" => 1,
             "us" | "µs" | "μs" => 1_000,
             "ms" => 1_000_000,
@@ -56,39 +57,95 @@ pub fn parse(s: &str) -> Result<i64, String> {
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
             _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    super::diag::go_quote(unit),
-                    super::diag::go_quote(s)
-                ));
+                return Err(format!("time: unknown unit {} in duration {}", quote(unit), quote(s)));
             }
         };
-        let int_value: u128 = if int_part.is_empty() {
-            0
-        } else {
-            // More than 39 digits cannot fit; treat as overflow.
-            int_part.parse::<u128>().map_err(|_| invalid())?
-        };
-        let mut v = int_value.checked_mul(scale).ok_or_else(invalid)?;
-        if !frac_part.is_empty() {
-            // Exact enough: Go truncates the fraction towards zero too.
-            let mut f: u128 = 0;
-            let mut div: u128 = 1;
-            for d in frac_part.bytes().take(30) {
-                f = f * 10 + u128::from(d - b'0');
-                div *= 10;
-            }
-            v = v.checked_add(f * scale / div).ok_or_else(invalid)?;
-        }
-        total = total.checked_add(v).ok_or_else(invalid)?;
-        if total > i64::MAX as u128 + u128::from(neg) {
+        rest = tail;
+        if v > LIMIT / unit {
             return Err(invalid());
         }
-        rest = tail;
+        v *= unit;
+        if f > 0 {
+            // Go: `v += uint64(float64(f) * (float64(unit) / scale))`; the
+            // product is below one unit (f < scale), so the cast truncates
+            // in range, as Go's conversion does.
+            v += (f as f64 * (unit as f64 / scale)) as u64;
+            if v > LIMIT {
+                return Err(invalid());
+            }
+        }
+        // Both are at most 2^63, so the sum can reach 2^64: Go's uint64
+        // wraps there (to 0) and passes the check; so does this.
+        d = d.wrapping_add(v);
+        if d > LIMIT {
+            return Err(invalid());
+        }
     }
-    let total = i128::try_from(total).map_err(|_| invalid())?;
-    let signed = if neg { -total } else { total };
-    i64::try_from(signed).map_err(|_| invalid())
+    if neg {
+        // d <= 2^63: as i64 that is i64::MIN, which negates to itself, as in Go.
+        return Ok((d as i64).wrapping_neg());
+    }
+    i64::try_from(d).map_err(|_| invalid())
+}
+
+/// Go's `time.quote`, which the parse errors use (not `%q`): every byte of
+/// a non-ASCII or control character as `\xNN`, `"` and `\` escaped,
+/// everything else as is.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c.is_ascii() && c >= ' ' {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        } else {
+            let mut utf8 = [0u8; 4];
+            for b in c.encode_utf8(&mut utf8).bytes() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `leadingInt`: the leading digits of `s` as a number of at most
+/// 2^63, and the rest; `None` on overflow.
+fn leading_int(s: &str) -> Option<(u64, &str)> {
+    let n = s.bytes().take_while(u8::is_ascii_digit).count();
+    let mut x: u64 = 0;
+    for c in s.bytes().take(n) {
+        if x > (1 << 63) / 10 {
+            return None;
+        }
+        x = x * 10 + u64::from(c - b'0');
+        if x > 1 << 63 {
+            return None;
+        }
+    }
+    Some((x, &s[n..]))
+}
+
+/// Go's `leadingFraction`: the leading digits of `s` as a numerator and a
+/// power-of-ten scale, accumulated until the numerator would pass 2^63
+/// (the remaining digits are consumed and ignored), and the rest.
+fn leading_fraction(s: &str) -> (u64, f64, &str) {
+    let n = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (mut x, mut scale) = (0u64, 1f64);
+    for c in s.bytes().take(n) {
+        if x > ((1 << 63) - 1) / 10 {
+            break;
+        }
+        let y = x * 10 + u64::from(c - b'0');
+        if y > 1 << 63 {
+            break;
+        }
+        x = y;
+        scale *= 10.0;
+    }
+    (x, scale, &s[n..])
 }
 
 /// Formats nanoseconds like Go's `Duration.String` (`0s`, `1.5s`, `1h0m0s`, `100ms`).
@@ -158,6 +215,60 @@ mod tests {
         assert!(parse("9999999999999h").is_err());
         assert!(parse("1.s").is_ok());
         assert!(parse(".s").is_err());
+    }
+
+    /// Every vector Go's own `time.ParseDuration` produced
+    /// (`fixtures/goduration/generate.go`): the same nanoseconds and
+    /// `Duration.String`, or the same error text.
+    #[test]
+    fn agrees_with_go_parse_duration_on_every_vector() {
+        #[derive(serde::Deserialize)]
+        struct Vector {
+            #[serde(rename = "in")]
+            input: String,
+            ns: Option<i64>,
+            str: Option<String>,
+            err: Option<String>,
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/goduration/vectors.jsonl");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut checked = 0;
+        for line in text.lines() {
+            let v: Vector = serde_json::from_str(line).unwrap();
+            let want = match (v.ns, v.err) {
+                (Some(ns), None) => Ok(ns),
+                (None, Some(e)) => Err(e),
+                other => panic!("bad vector {line}: {other:?}"),
+            };
+            assert_eq!(parse(&v.input), want, "input {:?}", v.input);
+            if let (Ok(ns), Some(text)) = (&want, &v.str) {
+                assert_eq!(&format(*ns), text, "Duration.String of {ns}");
+            }
+            checked += 1;
+        }
+        assert!(checked > 4000, "{checked} vectors");
+    }
+
+    #[test]
+    fn long_fractions_round_through_float64_without_overflow() {
+        // 30 and 26 fraction digits: the multiplication that used to
+        // overflow (a panic in debug builds, a wrapped 3m17s in release).
+        assert_eq!(parse("0.999999999999999999999999999999s"), Ok(1_000_000_000));
+        assert_eq!(parse("0.99999999999999999999999999h"), Ok(3_600_000_000_000));
+        // Two components of 2^63 wrap Go's uint64 sum to 0, and Go accepts it.
+        assert_eq!(parse("9223372036854775808ns9223372036854775808ns"), Ok(0));
+        assert_eq!(parse("-9223372036854775808ns"), Ok(i64::MIN));
+    }
+
+    proptest::proptest! {
+        /// Go's round trip, `ParseDuration(d.String()) == d`, for every
+        /// duration; and any text at all parses or errs, never panics.
+        #[test]
+        fn string_parses_back_and_nothing_panics(ns in proptest::num::i64::ANY,
+                                                 text in "[-+]?([0-9]{0,25}(\\.[0-9]{0,35})?(ns|us|µs|ms|s|m|h|x)?){1,3}") {
+            proptest::prop_assert_eq!(parse(&format(ns)), Ok(ns));
+            let _ = parse(&text);
+        }
     }
 
     #[test]
