@@ -839,6 +839,7 @@ fn collect_merge<'n>(v: &'n Node, out: &mut Vec<(String, &'n Node, &'n Node)>) {
 /// Returns `Err` only when the text is not YAML at all; every problem of a
 /// well-formed document is a diagnostic in [`Decoded`].
 pub fn decode(src: &str) -> Result<Decoded, SyntaxError> {
+    check_depth(src)?;
     let mut parser = saphyr_parser::Parser::new_from_str(src);
     let mut loader: saphyr::YamlLoader<'_, Node> = saphyr::YamlLoader::default();
     loader.early_parse(false);
@@ -866,9 +867,61 @@ pub fn decode(src: &str) -> Result<Decoded, SyntaxError> {
     Ok(Decoded { config, diagnostics: dec.diags })
 }
 
+/// Deepest nesting of sequences and mappings [`decode`] accepts. An
+/// EncryptionConfiguration needs 8 (root, `resources`, an entry, its
+/// `providers`, a provider, its `aescbc` stanza, `keys`, a key); anything deeper
+/// sits in a field kube-apiserver's strict decoding rejects anyway, so the
+/// cap changes only the message, never the verdict.
+const MAX_DEPTH: usize = 64;
+
+/// Refuses YAML nested deeper than [`MAX_DEPTH`] before the tree is built:
+/// the YAML loader (and dropping its tree) recurses once per level, so a
+/// few kilobytes of `- - - …` would overflow the stack. Walks the events
+/// without building anything; a syntax error is left for the real load to
+/// report in its own words.
+fn check_depth(src: &str) -> Result<(), SyntaxError> {
+    use saphyr_parser::Event;
+    let mut depth = 0usize;
+    for event in saphyr_parser::Parser::new_from_str(src) {
+        let Ok((event, span)) = event else { return Ok(()) };
+        match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(SyntaxError {
+                        pos: Pos { line: span.start.line(), column: span.start.col() + 1 },
+                        message: format!(
+                            "YAML nested deeper than {MAX_DEPTH} levels (an \
+                             EncryptionConfiguration needs 8); not loaded"
+                        ),
+                    });
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // 20 000 levels overflowed the 8 MiB main stack of a release build.
+        for src in ["- ".repeat(20_000) + "x\n", "[".repeat(200) + &"]".repeat(200)] {
+            let e = decode(&src).err().expect("refused");
+            assert!(e.message.contains("nested deeper than 64 levels"), "{}", e.message);
+            assert_eq!(e.pos.line, 1);
+        }
+        // At the cap it loads (and is judged as a config: no kind).
+        let at_cap = "- ".repeat(MAX_DEPTH) + "x\n";
+        assert!(decode(&at_cap).is_ok());
+        let over = "- ".repeat(MAX_DEPTH + 1) + "x\n";
+        assert!(decode(&over).is_err());
+    }
 
     #[test]
     fn scalars_resolve_like_go_yaml_v2() {
