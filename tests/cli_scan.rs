@@ -204,6 +204,17 @@ fn any_number_of_workers_writes_the_same_report() {
 }
 
 #[test]
+fn live_timeout_out_of_range_is_a_usage_error() {
+    // u64::MAX seconds used to panic (exit 101) adding the connect timeout.
+    for t in ["0", "86401", "18446744073709551615"] {
+        let o = atrest(&["scan", "--endpoints", "127.0.0.1:1", "--timeout", t]);
+        assert_eq!(o.status.code(), Some(2), "--timeout {t}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--timeout"), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
+
+#[test]
 fn resource_filter_and_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.json");

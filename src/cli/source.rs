@@ -85,8 +85,9 @@ pub struct LiveArgs {
     /// Live etcd: read at this revision instead of the current one.
     #[arg(long = "at-revision")]
     pub at_revision: Option<i64>,
-    /// Live etcd: per-request timeout in seconds.
-    #[arg(long, default_value_t = 10)]
+    /// Live etcd: per-request timeout in seconds (1 to 86400).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: u64,
     /// Live etcd: aim for range responses of this size (bytes, or with a
     /// KiB/MiB/GiB suffix). Fewer, larger pages are faster (etcd 3.4 walks
@@ -194,7 +195,7 @@ impl SourceArgs {
                     user: live.user.clone(),
                     password: live.password.clone(),
                     revision: live.at_revision,
-                    request_timeout: Duration::from_secs(live.timeout.max(1)),
+                    request_timeout: Duration::from_secs(live.timeout),
                     page_bytes: live.page_bytes,
                     ..LiveOptions::default()
                 };

@@ -222,7 +222,7 @@ impl LiveSource {
             |detail: String| SourceError::Unreachable { endpoints: label.clone(), detail };
         let mut client = rt.block_on(async {
             match tokio::time::timeout(
-                options.connect_timeout + options.request_timeout,
+                options.connect_timeout.saturating_add(options.request_timeout),
                 Client::connect(&endpoints, Some(co)),
             )
             .await
@@ -232,7 +232,7 @@ impl LiveSource {
                 Ok(Err(e)) => Err(live(describe(&e))),
                 Err(_) => Err(unreachable(format!(
                     "no answer within {:?}",
-                    options.connect_timeout + options.request_timeout
+                    options.connect_timeout.saturating_add(options.request_timeout)
                 ))),
             }
         })?;
