@@ -545,3 +545,48 @@ fn every_valid_config_of_the_config_corpus_rotates() {
     assert!(seen >= 10, "corpus found: {seen}");
     assert!(reemitted >= 1, "the flow-style JSON and anchored configs are re-emitted");
 }
+
+/// Plans never show a key, however its value is written: on the line after
+/// `secret:`, folded, tagged, anchored (and copied by an alias).
+#[test]
+fn plans_withhold_secrets_written_in_any_yaml_style() {
+    const OLD: &str = "U0VDUkVUTUFSS0VSQUFBQUFBQUFBQUFBQUFBQUFBQUE=";
+    let head = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources:\n      - secrets\n    providers:\n      - aescbc:\n          keys:\n            - name: key1\n";
+    let styles = [
+        format!("              secret:\n                {OLD}\n"),
+        format!("              secret: >-\n                {OLD}\n"),
+        format!("              secret: !!str {OLD}\n"),
+        format!(
+            "              secret: &s {OLD}\n  - resources:\n      - configmaps\n    providers:\n      - aescbc:\n          keys:\n            - name: key1\n              secret: *s\n"
+        ),
+    ];
+    for style in &styles {
+        let text = format!("{head}{style}");
+        let mut shown = Vec::new();
+        match run(&text, Step::Prepare, &req()) {
+            Outcome::Change(p) => {
+                assert!(p.new_text.contains(OLD), "the planned file keeps the key");
+                shown.push(p.diff.clone());
+                // Promote the prepared file too: it moves the old key's lines.
+                match run(&p.new_text, Step::Promote, &req()) {
+                    Outcome::Change(q) => shown.push(q.diff.clone()),
+                    other => panic!("{style}: expected a promotion: {}", describe(&other)),
+                }
+            }
+            other => panic!("{style}: expected a change: {}", describe(&other)),
+        }
+        for diff in shown {
+            for piece in OLD.as_bytes().windows(6) {
+                let piece = std::str::from_utf8(piece).unwrap();
+                assert!(!diff.contains(piece), "{style}: the plan shows {piece:?}:\n{diff}");
+            }
+        }
+    }
+}
+
+fn describe(o: &Outcome) -> String {
+    match o {
+        Outcome::Change(p) => p.diff.clone(),
+        Outcome::NoOp(m) | Outcome::Refused(m) => m.clone(),
+    }
+}

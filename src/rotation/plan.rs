@@ -350,7 +350,8 @@ pub fn plan(
     }
     let mut seen = std::collections::BTreeSet::new();
     warnings.retain(|w| seen.insert(w.clone()));
-    let diff = redacted_diff(&doc.text, &new_text);
+    let secrets: Vec<&[u8]> = secrets_of(doc).chain(secrets_of(&new_doc)).collect();
+    let diff = redacted_diff(&doc.text, &new_text, &secrets);
     Ok(Outcome::Change(Plan { step, entries, new_text, diff, notes, warnings, reemitted, retired }))
 }
 
@@ -951,8 +952,46 @@ pub fn redact_line(line: &str) -> String {
     out
 }
 
-/// A unified-style diff (3 lines of context) with secrets redacted.
-pub fn redacted_diff(old: &str, new: &str) -> String {
+/// The base64 text of every local key in `doc`.
+fn secrets_of(doc: &ConfigDoc) -> impl Iterator<Item = &[u8]> {
+    doc.entries.iter().flat_map(|e| &e.providers).flat_map(|p| match &p.kind {
+        doc::ProviderKind::Local { keys, .. } => {
+            keys.iter().map(|k| k.secret_b64.expose()).collect()
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// Shortest run of a line that [`holds_secret`] looks for in the secrets.
+const SECRET_PIECE: usize = 4;
+
+/// Whether `line` still shows a piece of one of `secrets`: a run of
+/// [`SECRET_PIECE`] or more characters between YAML punctuation or blanks
+/// that occurs in a secret. Base64 has none of these separators, so a whole
+/// value, or the part of a multi-line value on this line, is one run.
+fn holds_secret(line: &str, secrets: &[&[u8]]) -> bool {
+    line.split(|c: char| c.is_whitespace() || ",{}[]\"'\\:#&*!|>".contains(c))
+        .filter(|run| run.len() >= SECRET_PIECE)
+        .any(|run| secrets.iter().any(|s| s.windows(run.len()).any(|w| w == run.as_bytes())))
+}
+
+/// `line` for a plan: [`redact_line`], and if a piece of a secret is still
+/// there (a value on the line after its `secret:`, a folded or tagged
+/// value, an alias's copy), the whole line withheld but its indentation.
+fn plan_line(line: &str, secrets: &[&[u8]]) -> String {
+    let redacted = redact_line(line);
+    if holds_secret(&redacted, secrets) {
+        let indent = &line[..line.len() - line.trim_start().len()];
+        format!("{indent}<line withheld: it holds key material>")
+    } else {
+        redacted
+    }
+}
+
+/// A unified-style diff (3 lines of context) with secrets redacted: every
+/// `secret:` value by [`redact_line`], and any line that still shows a
+/// piece of one of `secrets` (the base64 texts of both configs) withheld.
+pub fn redacted_diff(old: &str, new: &str, secrets: &[&[u8]]) -> String {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
     let (n, m) = (a.len(), b.len());
@@ -1003,7 +1042,7 @@ pub fn redacted_diff(old: &str, new: &str) -> String {
         let first = &ops[start];
         let _ = writeln!(out, "@@ line {} @@", first.1.max(1));
         for o in &ops[start..=end] {
-            let _ = writeln!(out, "{}{}", o.0, redact_line(o.3));
+            let _ = writeln!(out, "{}{}", o.0, plan_line(o.3, secrets));
         }
         shown_until = end + 1;
         k += 1;
@@ -1028,8 +1067,27 @@ mod tests {
     }
 
     #[test]
+    fn lines_still_showing_a_secret_are_withheld() {
+        let secrets: &[&[u8]] = &[b"U0VDUkVUTUFSS0VS"];
+        let withheld = "    <line withheld: it holds key material>";
+        // The value on its own line, a tag or anchor before it, a folded piece.
+        for line in [
+            "    U0VDUkVUTUFSS0VS",
+            "    secret: !!str U0VDUkVUTUFSS0VS",
+            "    secret: &s U0VDUkVUTUFSS0VS",
+            "    TUFSS0VS",
+        ] {
+            assert_eq!(plan_line(line, secrets), withheld, "{line}");
+        }
+        // Redacted in place where redact_line can; other lines untouched.
+        assert_eq!(plan_line("    secret: U0VDUkVUTUFSS0VS", secrets), "    secret: <redacted>");
+        assert_eq!(plan_line("    secret: >-", secrets), "    secret: <redacted>");
+        assert_eq!(plan_line("  - name: key1", secrets), "  - name: key1");
+    }
+
+    #[test]
     fn diff_shows_changes_with_context() {
-        let d = redacted_diff("a\nb\nc\n", "a\nx\nb\nc\n");
+        let d = redacted_diff("a\nb\nc\n", "a\nx\nb\nc\n", &[]);
         assert!(d.contains("+x"), "{d}");
         assert!(d.contains(" a"));
     }
