@@ -363,3 +363,35 @@ fn a_symlinked_config_is_edited_in_place_behind_the_link() {
     assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     assert_eq!(stage_of(&real), stage::Stage::Prepared);
 }
+
+/// A backup that cannot be written whole (here: the file-size limit stops
+/// it after 4 KiB) fails the run and leaves no `.bak` that looks like a
+/// good one, no temporary file, and the config untouched.
+#[test]
+fn a_failed_backup_leaves_nothing_half_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = copy_fixture(dir.path(), "aescbc.yaml");
+    let mut big = fs::read_to_string(&cfg).unwrap();
+    for i in 0..200 {
+        big.push_str(&format!("# padding line {i:03} to make the file larger than 4 KiB\n"));
+    }
+    fs::write(&cfg, &big).unwrap();
+    assert!(big.len() > 8192);
+    let script = r#"trap '' XFSZ; ulimit -f 4; exec "$0" "$@""#;
+    let o = Command::new("bash")
+        .args(["-c", script, env!("CARGO_BIN_EXE_atrest"), "rotate", "prepare"])
+        .args([cfg.to_str().unwrap(), "--key-name", NEW, "--write"])
+        .env_remove("ATREST_ARCHIVE_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("backup"), "{}", text(&o));
+    assert_eq!(fs::read_to_string(&cfg).unwrap(), big, "the config is untouched");
+    let left: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "enc.yaml" && n != "enc.yaml.lock")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -4,15 +4,15 @@
 //! the new file and, whenever the new one exists, a backup of the old:
 //! 1. take an exclusive `flock` on `<file>.lock` (two runs cannot interleave;
 //!    the caller re-reads and re-plans *inside* the lock);
-//! 2. write the backup `<file>.<UTC timestamp>.bak` (mode 0600, fsync);
+//! 2. write the backup `<file>.<UTC timestamp>.bak` (mode 0600) the same
+//!    way: temporary file, fsync, then linked into place;
 //! 3. write a temporary file in the same directory (0600, fsync);
 //! 4. rename it over the file, then fsync the directory.
 //!
 //! This module performs file I/O only; it knows nothing about YAML.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{Clock, RotationError, timestamp};
@@ -63,36 +63,25 @@ fn dir_of(target: &Path) -> PathBuf {
     }
 }
 
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
-    f.set_permissions(fs::Permissions::from_mode(mode))?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-/// Writes `<target>.<timestamp>.bak` (0600) holding `bytes`; never overwrites.
+/// Writes `<target>.<timestamp>.bak` (0600) holding `bytes`; never
+/// overwrites. Written like every key file (`fsutil::write_atomic`: a
+/// temporary file, fsync, then linked into place), so a failed or
+/// interrupted backup leaves no half-written `.bak` that looks like a good one.
 pub fn backup(target: &Path, bytes: &[u8], clock: &dyn Clock) -> Result<PathBuf, RotationError> {
+    use crate::fsutil::{WriteError, WriteOptions, write_atomic};
     let stamp = timestamp(clock.now_unix());
     for n in 0..1000 {
         let suffix = if n == 0 { format!(".{stamp}.bak") } else { format!(".{stamp}-{n}.bak") };
         let path = sibling(target, &suffix);
-        match write_new(&path, bytes, 0o600) {
-            Ok(()) => {
-                sync_dir(target)?;
-                return Ok(path);
+        match write_atomic(&path, bytes, WriteOptions { mode: 0o600, overwrite: false }) {
+            Ok(()) => return Ok(path),
+            Err(WriteError::Exists(_)) => continue,
+            Err(WriteError::Io { source, .. }) => {
+                return Err(RotationError::io("cannot write backup", &path, source));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(RotationError::io("cannot write backup", &path, e)),
         }
     }
     Err(RotationError::Usage(format!("too many backups of {} in one second", target.display())))
-}
-
-fn sync_dir(target: &Path) -> Result<(), RotationError> {
-    let dir = dir_of(target);
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| RotationError::io("cannot fsync directory", &dir, e))
 }
 
 /// Replaces `target` with `bytes` atomically (temp file in the same
@@ -108,13 +97,19 @@ pub fn write_atomically(target: &Path, bytes: &[u8]) -> Result<(), RotationError
     })
 }
 
-/// Removes temporary files left by a run that was killed (call under the lock).
+/// Removes temporary files left by a run that was killed (call under the
+/// lock): those of the config (`.<file>.tmp-…`) and of its backups
+/// (`.<file>.<timestamp>.bak.tmp-…`).
 pub fn remove_stale_temporaries(target: &Path) {
     let Some(name) = target.file_name().and_then(|n| n.to_str()) else { return };
-    let prefix = format!(".{name}.tmp-");
+    let prefix = format!(".{name}.");
+    let stale = |n: &str| {
+        n.strip_prefix(&prefix)
+            .is_some_and(|rest| rest.starts_with("tmp-") || rest.contains(".bak.tmp-"))
+    };
     if let Ok(rd) = fs::read_dir(dir_of(target)) {
         for e in rd.flatten() {
-            if e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
+            if e.file_name().to_str().is_some_and(stale) {
                 let _ = fs::remove_file(e.path());
             }
         }
@@ -125,6 +120,35 @@ pub fn remove_stale_temporaries(target: &Path) {
 mod tests {
     use super::*;
     use crate::rotation::FixedClock;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn stale_temporaries_of_the_config_and_its_backups_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("enc.yaml");
+        let names = [
+            ".enc.yaml.tmp-1-2-0",
+            ".enc.yaml.20261129T102751Z.bak.tmp-1-2-0",
+            ".enc.yaml.20261129T102751Z-1.bak.tmp-9-9-1",
+            "enc.yaml.20261129T102751Z.bak",
+            ".other.yaml.tmp-1-2-0",
+            ".enc.yaml.lock",
+        ];
+        for n in names {
+            fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        remove_stale_temporaries(&f);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".enc.yaml.lock", ".other.yaml.tmp-1-2-0", "enc.yaml.20261129T102751Z.bak"]
+        );
+    }
 
     #[test]
     fn backup_then_atomic_replace_keeps_0600() {
