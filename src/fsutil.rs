@@ -5,7 +5,10 @@
 //! world-readable), written, `fsync`ed, then renamed (or hard-linked, when
 //! overwriting is not allowed, so an existing file is never clobbered even in
 //! a race), followed by an `fsync` of the directory. Readers see the old file
-//! or the new one, never a torn one. Used by `generate` and rotation.
+//! or the new one, never a torn one. Used by `generate`, rotation (configs,
+//! backups, archives) and every `--output` that may hold plaintext or keys
+//! (`decrypt`, `extract`, `encrypt`), where [`write_output`] also lets a
+//! device or pipe (`/dev/null`, `/dev/stdout`) be written in place.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -17,6 +20,10 @@ pub enum WriteError {
     /// The target exists and overwriting was not requested.
     #[error("{} already exists (use --force to replace it)", .0.display())]
     Exists(PathBuf),
+    /// The target is a device, pipe, socket or directory: not a file an
+    /// atomic replace may swap out (it would replace `/dev/null` itself).
+    #[error("{} is not a regular file; refusing to replace it", .0.display())]
+    NotAFile(PathBuf),
     /// An I/O step failed.
     #[error("cannot write {}: {step}: {source}", path.display())]
     Io {
@@ -57,8 +64,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], opts: WriteOptions) -> Result<(),
     let file_name = path.file_name().ok_or_else(|| {
         err("file name")(io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))
     })?;
-    if !opts.overwrite && fs::symlink_metadata(path).is_ok() {
-        return Err(WriteError::Exists(path.to_path_buf()));
+    match fs::symlink_metadata(path) {
+        Ok(_) if !opts.overwrite => return Err(WriteError::Exists(path.to_path_buf())),
+        // A symlink is replaced itself (its target is never written).
+        Ok(m) if !m.is_file() && !m.file_type().is_symlink() => {
+            return Err(WriteError::NotAFile(path.to_path_buf()));
+        }
+        _ => {}
     }
     let (tmp_path, mut tmp) = create_temp(&dir, &file_name.to_string_lossy(), opts.mode)
         .map_err(err("create temporary file"))?;
@@ -85,6 +97,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8], opts: WriteOptions) -> Result<(),
         let _ = fs::remove_file(&tmp_path);
     }
     result
+}
+
+/// Writes a file the user named for output: a character device or a FIFO
+/// (`/dev/null`, `/dev/stdout`, a pipe from `>(…)`) is written in place, as
+/// a shell redirect would; anything else goes through [`write_atomic`].
+pub fn write_output(path: &Path, bytes: &[u8], opts: WriteOptions) -> Result<(), WriteError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let special = fs::metadata(path)
+            .is_ok_and(|m| m.file_type().is_char_device() || m.file_type().is_fifo());
+        if special {
+            let io = |step| move |source| WriteError::Io { path: path.to_path_buf(), step, source };
+            let mut f = OpenOptions::new().write(true).open(path).map_err(io("open"))?;
+            return f.write_all(bytes).and_then(|()| f.flush()).map_err(io("write"));
+        }
+    }
+    write_atomic(path, bytes, opts)
 }
 
 fn create_temp(dir: &Path, name: &str, mode: u32) -> io::Result<(PathBuf, File)> {
@@ -157,6 +187,29 @@ mod tests {
         let leftovers: Vec<_> =
             fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn devices_and_pipes_are_written_in_place_never_replaced() {
+        // /dev/null takes the bytes in place, with or without overwrite.
+        let null = Path::new("/dev/null");
+        write_output(null, b"x", WriteOptions::default()).unwrap();
+        write_output(null, b"x", WriteOptions { overwrite: true, ..Default::default() }).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+            &fs::metadata(null).unwrap().file_type()
+        ));
+        // An atomic replace refuses a FIFO even with overwrite; it stays a FIFO.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let opts = WriteOptions { overwrite: true, ..Default::default() };
+        assert!(matches!(write_atomic(&fifo, b"x", opts), Err(WriteError::NotAFile(_))));
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "no temporary left behind");
     }
 
     #[test]

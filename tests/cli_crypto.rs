@@ -322,3 +322,59 @@ fn help_teaches() {
     }
     assert!(stdout(&atrest(&["decrypt", "--help"], b"")).contains("--strip-newline"));
 }
+
+/// `decrypt --output` holds plaintext and `encrypt --output` a stored
+/// value: both are written atomically with mode 0600, and an existing file
+/// or symlink is replaced only with `--force`.
+#[test]
+fn output_files_are_0600_and_never_replaced_without_force() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config();
+    let out = dir.path().join("plain.bin");
+    let o_arg = out.display().to_string();
+    let decrypt = |extra: &[&str]| {
+        let mut args = vec!["decrypt", "--config", &cfg, "--etcd-key", S1, "--output", &o_arg];
+        args.extend_from_slice(extra);
+        atrest(&args, &value("aesgcm-s1.bin"))
+    };
+    let o = decrypt(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    assert_eq!(std::fs::read(&out).unwrap(), plaintext_s1());
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    // Again: refused (exit 2), the file untouched; --force replaces it.
+    std::fs::write(&out, b"keep").unwrap();
+    let o = decrypt(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already exists") && stderr(&o).contains("--force"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep");
+    let o = decrypt(&["--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), plaintext_s1());
+    // A symlink planted at --output is not followed.
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, b"victim").unwrap();
+    std::fs::remove_file(&out).unwrap();
+    std::os::unix::fs::symlink(&victim, &out).unwrap();
+    assert_eq!(decrypt(&[]).status.code(), Some(2));
+    assert_eq!(decrypt(&["--force"]).status.code(), Some(0));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"victim", "the link's target is untouched");
+    assert!(!std::fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
+    // encrypt --output: the same rules.
+    let stored = dir.path().join("stored.bin");
+    let s_arg = stored.display().to_string();
+    let encrypt = || {
+        atrest(
+            &["encrypt", "--config", &cfg, "--etcd-key", S1, "--output", &s_arg],
+            &plaintext_s1(),
+        )
+    };
+    assert_eq!(encrypt().status.code(), Some(0));
+    assert_eq!(std::fs::metadata(&stored).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(encrypt().status.code(), Some(2));
+}

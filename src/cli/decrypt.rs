@@ -49,9 +49,13 @@ pub struct Args {
     /// Stored value input file [default: stdin].
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
-    /// Output file for the plaintext [default: stdout].
+    /// Output file for the plaintext, written atomically with mode 0600
+    /// [default: stdout].
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Replace --output if it exists.
+    #[arg(long)]
+    force: bool,
     /// Remove one trailing newline from the input (as `etcdctl get
     /// --print-value-only` adds). Off by default: values are binary.
     #[arg(long)]
@@ -86,8 +90,10 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     let chain = Chain::for_resource(&cfg, &gr)
         .with_context(|| format!("cannot build the providers for {gr}"))?;
     match chain.open(&value, etcd_key.as_bytes()) {
-        Ok(opened) => {
-            write_output(args.output.as_deref(), &opened.plaintext)?;
+        Ok(mut opened) => {
+            let written = write_output(args.output.as_deref(), &opened.plaintext, args.force);
+            atrest::secret::wipe(&mut opened.plaintext);
+            written?;
             ui.detail(format_args!("{etcd_key} ({gr}): {}", describe(&opened.key, opened.stale)));
             Ok(super::EXIT_OK)
         }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use atrest::config::{EncryptionConfig, GroupResource};
 use atrest::crypto::Chain;
+use zeroize::Zeroizing;
 
 use super::ui::Ui;
 
@@ -46,9 +47,13 @@ pub struct Args {
     /// Plaintext input file [default: stdin].
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
-    /// Output file for the stored value [default: stdout].
+    /// Output file for the stored value, written atomically with mode 0600
+    /// [default: stdout].
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Replace --output if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
@@ -59,11 +64,11 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     if !chain.is_covered() {
         ui.note(format_args!("{gr} is not covered by the config; the value stays plaintext"));
     }
-    let plaintext = read_input(args.input.as_deref())?;
+    let plaintext = Zeroizing::new(read_input(args.input.as_deref())?);
     let stored = chain
         .seal(&plaintext, args.etcd_key.as_bytes())
         .with_context(|| format!("cannot encrypt for {gr}"))?;
-    write_output(args.output.as_deref(), &stored)?;
+    write_output(args.output.as_deref(), &stored, args.force)?;
     if ui.verbose() {
         let written_by = match atrest::format::prefix::parse(&stored) {
             atrest::format::prefix::StoredValue::Encrypted { kind, name, .. } => {
@@ -110,11 +115,16 @@ pub(super) fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Writes bytes to a file, or stdout when `path` is `None` or `-`.
-pub(super) fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes bytes to stdout when `path` is `None` or `-`, else to a file as
+/// every file atrest writes that may hold plaintext or keys: atomically
+/// (temporary file, fsync, rename) with mode 0600, and an existing file
+/// (or symlink) only replaced with `force`; a device or pipe (`/dev/null`)
+/// is written in place (`fsutil::write_output`).
+pub(super) fn write_output(path: Option<&Path>, bytes: &[u8], force: bool) -> anyhow::Result<()> {
     match path {
         Some(p) if p != Path::new("-") => {
-            std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display()))
+            let opts = atrest::fsutil::WriteOptions { mode: 0o600, overwrite: force };
+            atrest::fsutil::write_output(p, bytes, opts).map_err(anyhow::Error::from)
         }
         _ => {
             let mut out = std::io::stdout().lock();

@@ -9,7 +9,7 @@ use clap::ValueEnum;
 
 use atrest::crypto::chain::Chain;
 use atrest::etcd::{Query, Record};
-use atrest::fsutil::{WriteOptions, write_atomic};
+use atrest::fsutil::{WriteOptions, write_output};
 use atrest::kube::{self, Extracted, KeyMapper, RenderOptions};
 
 use super::source::{KeyArchiveArgs, SourceArgs, load_config_for_reading};
@@ -211,7 +211,7 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
         }
     };
     let written = match &args.output {
-        Some(p) => write_atomic(p, &bytes, WriteOptions { mode: 0o600, overwrite: args.force })
+        Some(p) => write_output(p, &bytes, WriteOptions { mode: 0o600, overwrite: args.force })
             .map_err(anyhow::Error::from),
         None => {
             let mut out = std::io::stdout().lock();

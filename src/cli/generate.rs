@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use atrest::config::generate::{Date, GenProvider, GenerateOptions, generate, os_random};
 use atrest::config::load::content_hash;
-use atrest::fsutil::{WriteOptions, write_atomic};
+use atrest::fsutil::{WriteOptions, write_output};
 
 use super::EXIT_OK;
 use super::ui::Ui;
@@ -109,7 +109,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<u8> {
             out.flush()?;
         }
         Some(path) => {
-            write_atomic(path, text.expose(), WriteOptions { mode: 0o600, overwrite: args.force })?;
+            write_output(path, text.expose(), WriteOptions { mode: 0o600, overwrite: args.force })?;
             outln!("wrote {} (mode 0600, {})", path.display(), content_hash(text.expose()))?;
         }
     }

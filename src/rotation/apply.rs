@@ -79,6 +79,7 @@ pub fn backup(target: &Path, bytes: &[u8], clock: &dyn Clock) -> Result<PathBuf,
             Err(WriteError::Io { source, .. }) => {
                 return Err(RotationError::io("cannot write backup", &path, source));
             }
+            Err(e @ WriteError::NotAFile(_)) => return Err(RotationError::Usage(e.to_string())),
         }
     }
     Err(RotationError::Usage(format!("too many backups of {} in one second", target.display())))
