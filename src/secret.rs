@@ -20,6 +20,31 @@ pub fn wipe(buf: &mut Vec<u8>) {
     buf.clear();
 }
 
+/// Wipes every string of a JSON tree (a decoded Secret rendered for
+/// `extract`): values and object keys' values alike; the tree's shape stays.
+pub fn wipe_json(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => zeroize::Zeroize::zeroize(s),
+        Value::Array(items) => items.iter_mut().for_each(wipe_json),
+        Value::Object(map) => map.values_mut().for_each(wipe_json),
+        _ => {}
+    }
+}
+
+/// Reads a whole file that holds keys (a config, an archive) into a buffer
+/// that is wiped on drop. The buffer is sized from the file's length first,
+/// so no smaller copy is left behind by a reallocation while reading (unless
+/// the file grows meanwhile).
+pub fn read_key_file(path: &std::path::Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut buf = Zeroizing::new(Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1));
+    file.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// Secret bytes (a key, a DEK, a seed) that are wiped from memory on drop.
 ///
 /// There is deliberately no `Debug`, `Display`, `Clone` or `Serialize`.
@@ -77,6 +102,34 @@ impl Eq for SecretBytes {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wipe_json_empties_every_string_and_keeps_the_shape() {
+        let mut v = serde_json::json!({
+            "kind": "Secret",
+            "data": {"password": "c2VjcmV0", "list": ["a", {"deep": "b"}]},
+            "n": 3
+        });
+        wipe_json(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"kind": "", "data": {"password": "", "list": ["", {"deep": ""}]}, "n": 3})
+        );
+    }
+
+    #[test]
+    fn key_files_are_read_whole_into_one_exactly_sized_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("enc.yaml");
+        let text: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        std::fs::write(&p, &text).unwrap();
+        let buf = read_key_file(&p).unwrap();
+        assert_eq!(&buf[..], &text[..]);
+        // Sized from the file length: read_to_end never had to grow (and
+        // so copy and free) the buffer.
+        assert!(buf.capacity() <= text.len() + 32, "capacity {}", buf.capacity());
+        assert!(read_key_file(&dir.path().join("missing")).is_err());
+    }
 
     #[test]
     fn random_keys_differ_and_have_the_requested_length() {

@@ -177,14 +177,17 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     let rendered = match args.format {
         OutputFormat::Raw => Ok(std::mem::take(&mut opened.plaintext)),
         f => match kube::extract(&opened.plaintext, opts) {
-            Ok(Extracted::Decoded(v) | Extracted::Json(v)) => Ok(match f {
-                OutputFormat::Yaml => super::yaml::to_yaml(&v).into_bytes(),
-                _ => {
-                    let mut s = serde_json::to_vec_pretty(&v)?;
-                    s.push(b'\n');
-                    s
-                }
-            }),
+            Ok(Extracted::Decoded(mut v) | Extracted::Json(mut v)) => {
+                let rendered = match f {
+                    OutputFormat::Yaml => super::yaml::to_yaml(&v).into_bytes(),
+                    _ => serde_json::to_vec_pretty(&v).map(|mut s| {
+                        s.push(b'\n');
+                        s
+                    })?,
+                };
+                atrest::secret::wipe_json(&mut v);
+                Ok(rendered)
+            }
             Ok(Extracted::Raw(enc)) => {
                 ui.note(format_args!(
                     "{key} is a {} object ({}) that atrest does not decode; \

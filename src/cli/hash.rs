@@ -31,7 +31,8 @@ pub struct Args {
 pub fn run(args: Args, ui: &Ui) -> Result<u8> {
     let many = args.files.len() > 1;
     for f in &args.files {
-        let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let bytes = atrest::secret::read_key_file(f)
+            .with_context(|| format!("cannot read {}", f.display()))?;
         ui.detail(format_args!("{}: {} bytes", f.display(), bytes.len()));
         if many {
             outln!("{}  {}", content_hash(&bytes), f.display())?;

@@ -275,7 +275,7 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
             )
         }
         Cmd::Runbook { config, provider, nodes, reload, to } => {
-            let bytes = std::fs::read(&config)
+            let bytes = atrest::secret::read_key_file(&config)
                 .with_context(|| format!("cannot read {}", config.display()))?;
             let text = std::str::from_utf8(&bytes).context("the config is not UTF-8")?;
             let d = doc::parse(text).with_context(|| format!("{}", config.display()))?;
@@ -306,8 +306,8 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
 fn scan_evidence(config: &Path, source: &Path, prefix: &str, ui: &Ui) -> anyhow::Result<Evidence> {
     let started = std::time::Instant::now();
     let cfg = super::source::load_config_for_reading(config)?;
-    let bytes =
-        std::fs::read(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let bytes = atrest::secret::read_key_file(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
     let mut src = atrest::etcd::open_source(source, &atrest::etcd::OpenOptions::default())
         .with_context(|| format!("cannot read {}", source.display()))?;
     let mut ev = atrest::rotation::evidence::scan_evidence(src.as_mut(), &cfg, prefix)
@@ -441,7 +441,8 @@ fn run_status(
 ) -> anyhow::Result<u8> {
     let mut files = Vec::new();
     for c in configs {
-        let bytes = std::fs::read(c).with_context(|| format!("cannot read {}", c.display()))?;
+        let bytes = atrest::secret::read_key_file(c)
+            .with_context(|| format!("cannot read {}", c.display()))?;
         ui.detail(format_args!("config {} ({})", c.display(), file_hash(&bytes)));
         files.push((c.display().to_string(), bytes));
     }

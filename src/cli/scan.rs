@@ -126,7 +126,8 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     }
     let config_hash = match &args.config {
         Some(p) => Some(atrest::config::load::content_hash(
-            &std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+            &atrest::secret::read_key_file(p)
+                .with_context(|| format!("cannot read {}", p.display()))?,
         )),
         None => None,
     };

@@ -86,7 +86,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<u8> {
     let mut docs = Vec::new();
     for path in &args.files {
         let name = path.display().to_string();
-        let bytes = match std::fs::read(path) {
+        let bytes = match atrest::secret::read_key_file(path) {
             Ok(b) => b,
             Err(e) => {
                 code = EXIT_INPUT;

@@ -21,7 +21,6 @@ use super::mirror::{RawConfig, RawKeys, RawProvider, Spanned};
 use super::model::GroupResource;
 use super::validate::decode_go_base64;
 use super::version::LoadOptions;
-use crate::secret::SecretBytes;
 
 /// How serious a finding is. Ordered: `Info < Warning < Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -392,7 +391,7 @@ pub fn lint_bytes(
 
 /// Reads and lints a real file, including its mode and owner.
 pub fn lint_path(path: &Path, opts: &LoadOptions) -> std::io::Result<Vec<Finding>> {
-    let bytes = std::fs::read(path)?;
+    let bytes = crate::secret::read_key_file(path)?;
     let facts = file_facts(path)?;
     Ok(lint_bytes(&path.display().to_string(), &bytes, opts, facts))
 }
@@ -618,7 +617,6 @@ fn lint_keys(
         }
         let Some(secret) = &key.secret else { continue };
         let Some(bytes) = decode_go_base64(secret.value.expose()) else { continue };
-        let bytes = SecretBytes::new(bytes);
         let sp = kp.child("secret");
         let pos = Some(secret.pos);
         if SAMPLE_SECRETS.iter().any(|s| *s == bytes.expose()) {
@@ -704,7 +702,7 @@ mod tests {
         assert!(low_entropy(b"correct horse battery staple 123").is_some());
         assert!(low_entropy(&[1, 2, 3, 4].repeat(8)).is_some());
         let random = decode_go_base64(KEY).unwrap();
-        assert_eq!(low_entropy(&random), None);
+        assert_eq!(low_entropy(random.expose()), None);
     }
 
     #[test]

@@ -194,8 +194,8 @@ pub fn load_path(path: &Path) -> Result<EncryptionConfig, LoadError> {
 
 /// Loads a config file, checked against `opts`.
 pub fn load_path_with(path: &Path, opts: &LoadOptions) -> Result<EncryptionConfig, LoadError> {
-    let bytes =
-        std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+    let bytes = crate::secret::read_key_file(path)
+        .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
     load_bytes_with(&path.display().to_string(), &bytes, opts)
 }
 

@@ -37,16 +37,18 @@ const SECRETBOX_KEY_SIZES: &[usize] = &[32];
 pub const KMS_V1_GATE_MESSAGE: &str = "KMSv1 is deprecated and will only receive security updates going forward. Use KMSv2 instead.  Set --feature-gates=KMSv1=true to use the deprecated KMSv1 feature.";
 
 /// Go's `base64.StdEncoding`: padded standard alphabet, `\r`/`\n` ignored,
-/// non-zero trailing bits accepted.
-pub fn decode_go_base64(text: &str) -> Option<Vec<u8>> {
-    let cleaned: String = text.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+/// non-zero trailing bits accepted. The text is a key's, so the cleaned copy
+/// is wiped and the bytes come back as [`SecretBytes`].
+pub fn decode_go_base64(text: &str) -> Option<SecretBytes> {
+    let cleaned: zeroize::Zeroizing<String> =
+        zeroize::Zeroizing::new(text.chars().filter(|c| *c != '\r' && *c != '\n').collect());
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()
             .with_decode_allow_trailing_bits(true)
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
     );
-    engine.decode(cleaned.as_bytes()).ok()
+    engine.decode(cleaned.as_bytes()).ok().map(SecretBytes::new)
 }
 
 /// The KMS apiVersion after defaulting (`""` becomes `v1`).
@@ -368,7 +370,6 @@ impl Validator<'_> {
                 );
                 continue;
             };
-            let bytes = SecretBytes::new(bytes);
             if !sizes.contains(&bytes.len()) {
                 let list: Vec<String> = sizes.iter().map(usize::to_string).collect();
                 self.invalid(
@@ -542,7 +543,7 @@ fn convert_keys(k: &Spanned<RawKeys>) -> Option<KeySet> {
     let mut keys = Vec::new();
     for key in &k.value.keys.as_ref()?.value {
         let name = key.name.as_ref()?.value.clone();
-        let secret = SecretBytes::new(decode_go_base64(key.secret.as_ref()?.value.expose())?);
+        let secret = decode_go_base64(key.secret.as_ref()?.value.expose())?;
         keys.push(NamedKey { name, secret });
     }
     Some(KeySet { keys })

@@ -358,6 +358,15 @@ fn header(
     m
 }
 
+/// A decoded Secret's values are wiped when it is dropped (its keys are
+/// names, not secrets).
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.data.values_mut().for_each(crate::secret::wipe);
+        self.string_data.values_mut().for_each(zeroize::Zeroize::zeroize);
+    }
+}
+
 impl Secret {
     /// Decodes the protobuf inside `runtime.Unknown.raw`.
     pub fn decode_raw(raw: &[u8]) -> Result<Self, ObjectError> {

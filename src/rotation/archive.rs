@@ -203,6 +203,13 @@ impl zeroize::Zeroize for KeyJson {
     }
 }
 
+/// Every list of keys (being written or just read) wipes their base64 text.
+impl Drop for KeyJson {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(self);
+    }
+}
+
 /// Parses archive bytes; a sealed archive needs `passphrase`.
 pub fn decode_archive(
     bytes: &[u8],

@@ -139,13 +139,14 @@ fn entry_status(d: &doc::ConfigDoc, st: EntryStage, ev: Option<&Evidence>) -> En
 }
 
 /// Status of `files` (path, bytes): one per control-plane node.
-pub fn status(
-    files: &[(String, Vec<u8>)],
+pub fn status<B: AsRef<[u8]>>(
+    files: &[(String, B)],
     evidence: Option<&Evidence>,
     target: Option<&str>,
 ) -> StatusReport {
     let mut out = Vec::new();
     for (path, bytes) in files {
+        let bytes = bytes.as_ref();
         let hash = file_hash(bytes);
         let (entries, error) = match std::str::from_utf8(bytes)
             .map_err(|e| e.to_string())

@@ -5,8 +5,22 @@
 //! field numbers included, and the full gRPC method paths. It holds no logic;
 //! the client in [`super::client`] and the test plugin both use it.
 //!
-//! Fields named `plain`/`plaintext` carry DEKs or seeds: move them into
-//! [`crate::secret::SecretBytes`] as soon as they are received.
+//! Fields named `plain`/`plaintext` carry DEKs or seeds: take them into
+//! [`crate::secret::SecretBytes`] as soon as they are received. The messages
+//! that hold them have no `Debug` (prost's would print the bytes) and wipe
+//! the field when dropped. (The gRPC stack's own encode and decode buffers
+//! are outside atrest's reach and are not wiped.)
+
+/// Wipes a message's DEK field on drop.
+macro_rules! wipe_on_drop {
+    ($message:ty, $field:ident) => {
+        impl Drop for $message {
+            fn drop(&mut self) {
+                crate::secret::wipe(&mut self.$field);
+            }
+        }
+    };
+}
 
 /// `package v1beta1` (KMS v1, deprecated upstream).
 pub mod v1beta1 {
@@ -41,6 +55,7 @@ pub mod v1beta1 {
     }
     /// `EncryptRequest`
     #[derive(Clone, PartialEq, prost::Message)]
+    #[prost(skip_debug)]
     pub struct EncryptRequest {
         /// Field 1: API version.
         #[prost(string, tag = "1")]
@@ -49,6 +64,7 @@ pub mod v1beta1 {
         #[prost(bytes = "vec", tag = "2")]
         pub plain: Vec<u8>,
     }
+    wipe_on_drop!(EncryptRequest, plain);
     /// `EncryptResponse`
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct EncryptResponse {
@@ -68,11 +84,13 @@ pub mod v1beta1 {
     }
     /// `DecryptResponse`
     #[derive(Clone, PartialEq, prost::Message)]
+    #[prost(skip_debug)]
     pub struct DecryptResponse {
         /// Field 1: the DEK (secret).
         #[prost(bytes = "vec", tag = "1")]
         pub plain: Vec<u8>,
     }
+    wipe_on_drop!(DecryptResponse, plain);
 }
 
 /// `package v2` (KMS v2).
@@ -120,13 +138,16 @@ pub mod v2 {
     }
     /// `DecryptResponse`
     #[derive(Clone, PartialEq, prost::Message)]
+    #[prost(skip_debug)]
     pub struct DecryptResponse {
         /// Field 1: the DEK or seed (secret).
         #[prost(bytes = "vec", tag = "1")]
         pub plaintext: Vec<u8>,
     }
+    wipe_on_drop!(DecryptResponse, plaintext);
     /// `EncryptRequest`
     #[derive(Clone, PartialEq, prost::Message)]
+    #[prost(skip_debug)]
     pub struct EncryptRequest {
         /// Field 1: the DEK or seed to wrap (secret).
         #[prost(bytes = "vec", tag = "1")]
@@ -135,6 +156,7 @@ pub mod v2 {
         #[prost(string, tag = "2")]
         pub uid: String,
     }
+    wipe_on_drop!(EncryptRequest, plaintext);
     /// `EncryptResponse`
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct EncryptResponse {

@@ -87,14 +87,14 @@ impl KmsV1Provider {
             return Ok(dek);
         }
         self.check_version()?;
-        let resp: api::DecryptResponse = self.client.unary(
+        let mut resp: api::DecryptResponse = self.client.unary(
             api::DECRYPT_PATH,
             api::DecryptRequest {
                 version: api::API_VERSION.into(),
                 cipher: encrypted_dek.to_vec(),
             },
         )?;
-        let dek = Arc::new(SecretBytes::new(resp.plain));
+        let dek = Arc::new(SecretBytes::new(std::mem::take(&mut resp.plain)));
         if !aead::is_aes_key(dek.expose()) {
             return Err(self.kms_err(format!(
                 "the plugin returned a {}-byte DEK; AES needs 16, 24 or 32 bytes",

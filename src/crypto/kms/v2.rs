@@ -134,7 +134,7 @@ impl KmsV2Provider {
         if let Some(s) = self.cache.get(&key) {
             return Ok(s);
         }
-        let resp: api::DecryptResponse = self.client.unary(
+        let mut resp: api::DecryptResponse = self.client.unary(
             api::DECRYPT_PATH,
             api::DecryptRequest {
                 ciphertext: obj.encrypted_dek_source.clone(),
@@ -143,7 +143,7 @@ impl KmsV2Provider {
                 annotations: obj.annotations.clone(),
             },
         )?;
-        let secret = Arc::new(SecretBytes::new(resp.plaintext));
+        let secret = Arc::new(SecretBytes::new(std::mem::take(&mut resp.plaintext)));
         self.cache.insert(key, Arc::clone(&secret));
         Ok(secret)
     }
