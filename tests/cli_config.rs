@@ -374,3 +374,38 @@ fn help_teaches_exit_codes_and_an_example() {
     }
     assert!(stdout(&atrest(&["generate", "--help"])).contains("secretbox"));
 }
+
+/// A forgotten colon makes `secret U0VD…=` a field name. validate, lint (every
+/// format) and rotate status report the unknown field without the key text.
+#[test]
+fn a_key_in_a_field_name_is_never_echoed() {
+    const KEY: &str = "U0VDUkVUTUFSS0VSQUFBQUFBQUFBQUFBQUFBQUFBQUE=";
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("enc.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n      - {{name: key1, secret {KEY}}}\n"
+        ),
+    )
+    .unwrap();
+    set_mode(&cfg, 0o600);
+    let c = cfg.to_str().unwrap();
+    let runs = [
+        vec!["validate", c],
+        vec!["validate", c, "--format", "json"],
+        vec!["lint", c],
+        vec!["lint", c, "--format", "json"],
+        vec!["lint", c, "--format", "sarif"],
+        vec!["rotate", "status", c],
+    ];
+    for args in runs {
+        let o = atrest(&args);
+        let all = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+        assert!(all.contains("unknown field"), "{args:?}: {all}");
+        for piece in KEY.as_bytes().windows(8) {
+            let piece = std::str::from_utf8(piece).unwrap();
+            assert!(!all.contains(piece), "{args:?} shows {piece:?}: {all}");
+        }
+    }
+}

@@ -186,6 +186,30 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// An unknown field's name as diagnostics show it. A YAML key is whatever
+/// precedes a colon, so a forgotten colon makes a key line into a field
+/// name (`secret U0VD…=` in `{name: k, secret U0VD…=}`). kube-apiserver
+/// echoes such names; atrest's reports are made to be uploaded, so a name
+/// with a blank keeps only its first word, and a word that looks like
+/// base64 key text (20 or more base64 characters with a digit, `+`, `/`
+/// or `=` among them) is not shown.
+pub fn shown_field_name(name: &str) -> std::borrow::Cow<'_, str> {
+    const WITHHELD: &str = "<withheld: may be key material>";
+    let looks_like_key = |w: &str| {
+        w.len() >= 20
+            && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+            && w.bytes().any(|b| b.is_ascii_digit() || b"+/=".contains(&b))
+    };
+    let mut words = name.split_whitespace();
+    let first = words.next().unwrap_or_default();
+    let more = words.next().is_some();
+    match (looks_like_key(first), more) {
+        (false, false) if first.len() == name.len() => std::borrow::Cow::Borrowed(name),
+        (false, _) => format!("{first} {WITHHELD}").into(),
+        (true, _) => WITHHELD.into(),
+    }
+}
+
 /// Renders a string value the way Go's `%q` does for the common cases
 /// (printable text; control characters and quotes escaped).
 pub fn go_quote(s: &str) -> String {
@@ -224,5 +248,18 @@ mod tests {
             "resources[0].providers[1].aescbc.keys[0].secret: Invalid value: \"REDACTED\": secrets must be base64 encoded"
         );
         assert_eq!(go_quote("a\"b\n"), "\"a\\\"b\\n\"");
+    }
+
+    #[test]
+    fn field_names_that_may_hold_a_key_are_not_shown() {
+        let w = "<withheld: may be key material>";
+        assert_eq!(shown_field_name("nmae"), "nmae");
+        assert_eq!(shown_field_name("serviceAccountTokenName"), "serviceAccountTokenName");
+        assert_eq!(
+            shown_field_name("secret U0VDUkVUTUFSS0VSQUFBQUFBQUFBQUFBQUFBQUFBQUE="),
+            format!("secret {w}")
+        );
+        assert_eq!(shown_field_name("U0VDUkVUTUFSS0VSQUFBQUFBQUFBQUFBQUFBQUFBQUE="), w);
+        assert_eq!(shown_field_name(" secret"), format!("secret {w}"));
     }
 }

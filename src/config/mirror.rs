@@ -443,14 +443,17 @@ impl Decoder {
         for (name, k, v) in explicit {
             match known.iter().find(|kn| **kn == name) {
                 Some(kn) => out.push((*kn, v)),
-                None => self.decode_err(
-                    &path.child(&name),
-                    pos_of(k),
-                    format!(
-                        "strict decoding error: unknown field {}",
-                        go_quote(path.child(&name).as_str())
-                    ),
-                ),
+                None => {
+                    let field = path.child(&super::diag::shown_field_name(&name));
+                    self.decode_err(
+                        &field,
+                        pos_of(k),
+                        format!(
+                            "strict decoding error: unknown field {}",
+                            go_quote(field.as_str())
+                        ),
+                    )
+                }
             }
         }
         out

@@ -464,7 +464,10 @@ fn only_fields(
             return Err(err(
                 path,
                 *line,
-                format!("strict decoding error: unknown field \"{path}.{k}\""),
+                format!(
+                    "strict decoding error: unknown field \"{path}.{}\"",
+                    crate::config::diag::shown_field_name(k)
+                ),
             ));
         }
     }
