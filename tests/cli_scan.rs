@@ -204,13 +204,19 @@ fn any_number_of_workers_writes_the_same_report() {
 }
 
 #[test]
-fn live_timeout_out_of_range_is_a_usage_error() {
+fn live_timeout_and_revision_out_of_range_are_usage_errors() {
     // u64::MAX seconds used to panic (exit 101) adding the connect timeout.
     for t in ["0", "86401", "18446744073709551615"] {
         let o = atrest(&["scan", "--endpoints", "127.0.0.1:1", "--timeout", t]);
         assert_eq!(o.status.code(), Some(2), "--timeout {t}: {}", stderr(&o));
         assert!(stderr(&o).contains("--timeout"), "{}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    // Revision 0 or below read the current revision while the header said -1.
+    for r in ["0", "-1"] {
+        let o = atrest(&["scan", "--endpoints", "127.0.0.1:1", &format!("--at-revision={r}")]);
+        assert_eq!(o.status.code(), Some(2), "--at-revision {r}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--at-revision"), "{}", stderr(&o));
     }
 }
 

@@ -208,8 +208,8 @@ enum Cmd {
         /// The provider to move to (as for prepare).
         #[arg(long)]
         provider: Option<String>,
-        /// Number of control-plane nodes.
-        #[arg(long, default_value_t = 3)]
+        /// Number of control-plane nodes (1 or more).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
         nodes: u32,
         /// How kube-apiservers load the file.
         #[arg(long, value_enum, default_value = "restart")]

@@ -82,8 +82,9 @@ pub struct LiveArgs {
     /// Live etcd: password.
     #[arg(long, env = "ETCDCTL_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
-    /// Live etcd: read at this revision instead of the current one.
-    #[arg(long = "at-revision")]
+    /// Live etcd: read at this revision (1 or more) instead of the current one.
+    #[arg(long = "at-revision", value_name = "REVISION",
+          value_parser = clap::value_parser!(i64).range(1..))]
     pub at_revision: Option<i64>,
     /// Live etcd: per-request timeout in seconds (1 to 86400).
     #[arg(long, default_value_t = 10, value_name = "SECONDS",
