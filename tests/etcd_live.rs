@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use atrest::etcd::live::{LiveOptions, LiveSource};
 use atrest::etcd::{Query, RecordSource, SourceError};
-use etcd_client::{Client, Txn, TxnOp};
 use support::etcd::{Etcd, free_port, free_port_except};
 
 fn read_all(src: &mut LiveSource) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -133,23 +132,6 @@ fn unreachable_endpoint_fails_fast_with_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach etcd at"));
 }
 
-/// Writes `kvs` in transactions of at most 100 puts (etcd's limit is 128)
-/// and returns the revision after the last one.
-fn put_all(endpoint: &str, kvs: &[(Vec<u8>, Vec<u8>)]) -> i64 {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let mut c = Client::connect([format!("http://{endpoint}")], None).await.unwrap();
-        let mut rev = 0;
-        for chunk in kvs.chunks(100) {
-            let ops: Vec<TxnOp> =
-                chunk.iter().map(|(k, v)| TxnOp::put(k.clone(), v.clone(), None)).collect();
-            let r = c.txn(Txn::new().and_then(ops)).await.unwrap();
-            rev = r.header().unwrap().revision();
-        }
-        rev
-    })
-}
-
 fn live(endpoint: &str, page_size: i64, page_bytes: u64) -> LiveSource {
     LiveSource::connect(LiveOptions {
         endpoints: vec![endpoint.to_string()],
@@ -186,8 +168,8 @@ fn every_key_exactly_once_whatever_the_page_size() {
         .iter()
         .map(|k| (k.to_vec(), b"out".to_vec()))
         .collect();
-    put_all(&etcd.endpoint, &outside);
-    put_all(&etcd.endpoint, &inside);
+    etcd.put_all(&outside);
+    etcd.put_all(&inside);
     inside.sort();
     let mut all = [inside.clone(), outside].concat();
     all.sort();
@@ -238,7 +220,7 @@ fn responses_above_4_mib_and_a_value_above_the_receive_limit() {
     // limit, in one response with the default 16 MiB pages.
     let mut big: Vec<(Vec<u8>, Vec<u8>)> =
         (0..12).map(|i| (format!("/b/{i:02}").into_bytes(), value(i, 512 << 10))).collect();
-    put_all(&etcd.endpoint, &big);
+    etcd.put_all(&big);
     let mut src = live(&etcd.endpoint, 100_000, 16 << 20);
     assert_eq!(read(&mut src, b"/b/"), big, "one 6 MiB response");
     // With 1 MiB pages the receive limit is 4 MiB: the first request (256
@@ -248,7 +230,7 @@ fn responses_above_4_mib_and_a_value_above_the_receive_limit() {
     // One value of 5 MiB: readable with the default pages, and with 1 MiB
     // pages (4 MiB limit) a clear error that names the fix, not a hang.
     big.push((b"/b/huge".to_vec(), value(99, 5 << 20)));
-    put_all(&etcd.endpoint, &big[12..]);
+    etcd.put_all(&big[12..]);
     let mut src = live(&etcd.endpoint, 100_000, 16 << 20);
     assert_eq!(read(&mut src, b"/b/"), big, "a 5 MiB value");
     let mut src = live(&etcd.endpoint, 100_000, 1 << 20);
@@ -267,7 +249,7 @@ fn writes_during_a_scan_stay_invisible_and_a_dropped_scan_stops() {
     let etcd = Etcd::start();
     let kvs: Vec<(Vec<u8>, Vec<u8>)> =
         (0..2000).map(|i| (format!("/w/{i:04}").into_bytes(), value(i, 100))).collect();
-    let pinned = put_all(&etcd.endpoint, &kvs);
+    let pinned = etcd.put_all(&kvs);
     // Small pages: many requests after the writes below.
     let mut src = live(&etcd.endpoint, 50, 0);
     assert_eq!(src.info().revision, Some(pinned));
@@ -281,7 +263,7 @@ fn writes_during_a_scan_stay_invisible_and_a_dropped_scan_stops() {
     later.extend(
         (0..2000).step_by(7).map(|i| (format!("/w/{i:04}-late").into_bytes(), b"l".to_vec())),
     );
-    put_all(&etcd.endpoint, &later);
+    etcd.put_all(&later);
     etcd.ctl(&["del", "/w/1500", "/w/1600"]);
     let mut got = vec![(first.key.into_owned(), first.value.into_owned())];
     for r in it {
@@ -307,7 +289,7 @@ fn a_server_that_dies_mid_scan_gives_an_error_not_a_hang() {
     let mut etcd = Etcd::start();
     let kvs: Vec<(Vec<u8>, Vec<u8>)> =
         (0..3000).map(|i| (format!("/d/{i:04}").into_bytes(), value(i, 50))).collect();
-    put_all(&etcd.endpoint, &kvs);
+    etcd.put_all(&kvs);
     let mut src = LiveSource::connect(LiveOptions {
         endpoints: vec![etcd.endpoint.clone()],
         page_size: 10,

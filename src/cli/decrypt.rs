@@ -68,8 +68,19 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     let mut cfg = load_config_for_reading(&args.config)?;
     args.archive.apply(&mut cfg)?;
     let raw = read_input(args.input.as_deref())?;
-    let (etcd_key, mut value) = match etcdctl_json(&raw) {
-        Some(kv) => (args.etcd_key.clone().unwrap_or(kv.key), kv.value),
+    let (etcd_key, mut value) = match etcdctl_json(&raw).map_err(anyhow::Error::msg)? {
+        Some(kv) => {
+            let key = match args.etcd_key.clone() {
+                Some(k) => k,
+                None => String::from_utf8(kv.key).map_err(|_| {
+                    anyhow::anyhow!(
+                        "the etcd key in the etcdctl output is not UTF-8, so no kube-apiserver \
+                         wrote it; give it with --etcd-key if you must"
+                    )
+                })?,
+            };
+            (key, kv.value)
+        }
         None => (
             args.etcd_key
                 .clone()

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use atrest::format::prefix::{self, ProviderKind, StoredValue};
 use atrest::format::{kmsv1, kmsv2};
 use atrest::kube::Encoding;
+use atrest::report::display_safe;
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -48,8 +49,8 @@ enum Format {
 
 pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
     let raw = read_input(args.input.as_deref())?;
-    let (etcd_key, value) = match etcdctl_json(&raw) {
-        Some(kv) => (Some(kv.key), kv.value),
+    let (etcd_key, value) = match etcdctl_json(&raw).map_err(anyhow::Error::msg)? {
+        Some(kv) => (Some(String::from_utf8_lossy(&kv.key).into_owned()), kv.value),
         None => (None, raw),
     };
     ui.detail(format_args!(
@@ -57,7 +58,7 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
         value.len(),
         args.input.as_ref().map_or("stdin".into(), |p| p.display().to_string()),
         match &etcd_key {
-            Some(k) => format!(" (etcdctl -w json output for {k})"),
+            Some(k) => format!(" (etcdctl -w json output for {})", display_safe(k)),
             None => " (raw stored value)".into(),
         }
     ));
@@ -77,24 +78,45 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
 
 /// One key/value pair from `etcdctl get -w json` output.
 pub(super) struct EtcdctlKv {
-    pub key: String,
+    /// The etcd key's bytes (kube-apiserver's keys are UTF-8; others may not be).
+    pub key: Vec<u8>,
     pub value: Vec<u8>,
 }
 
-/// Recognises `etcdctl get KEY -w json` output (an object with `header` and
-/// `kvs`, base64 key and value) and returns its first key/value. A stored
-/// Kubernetes JSON object never has both fields, so this is unambiguous.
-pub(super) fn etcdctl_json(raw: &[u8]) -> Option<EtcdctlKv> {
+/// Recognises `etcdctl get KEY -w json` output: a JSON object with only
+/// etcdctl's fields (`header`, `kvs`, `count`, `more`) and a `header` of
+/// only its fields. A stored Kubernetes object always has `apiVersion` or
+/// `kind`, so this is unambiguous. `Ok(None)`: not etcdctl output (a raw
+/// value). `Err`: etcdctl output without a usable key/value, which must not
+/// be mistaken for a raw JSON value.
+pub(super) fn etcdctl_json(raw: &[u8]) -> Result<Option<EtcdctlKv>, String> {
     if !raw.trim_ascii_start().starts_with(b"{") {
-        return None;
+        return Ok(None);
     }
-    let doc: Value = serde_json::from_slice(raw).ok()?;
-    doc.get("header")?;
-    let kv = doc.get("kvs")?.as_array()?.first()?;
+    let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(raw) else { return Ok(None) };
+    let only = |m: &serde_json::Map<String, Value>, fields: &[&str]| {
+        m.keys().all(|k| fields.contains(&k.as_str()))
+    };
+    let header_fields = ["cluster_id", "member_id", "revision", "raft_term"];
+    match doc.get("header") {
+        Some(Value::Object(h))
+            if only(&doc, &["header", "kvs", "count", "more"]) && only(h, &header_fields) => {}
+        _ => return Ok(None),
+    }
+    let kv = doc
+        .get("kvs")
+        .and_then(Value::as_array)
+        .and_then(|kvs| kvs.first())
+        .ok_or("the etcdctl output holds no key/value: the key does not exist in etcd")?;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let key = String::from_utf8(b64.decode(kv.get("key")?.as_str()?).ok()?).ok()?;
-    let value = b64.decode(kv.get("value")?.as_str().unwrap_or("")).ok()?;
-    Some(EtcdctlKv { key, value })
+    let field = |name: &str| kv.get(name).and_then(Value::as_str).unwrap_or("");
+    let key = b64
+        .decode(field("key"))
+        .map_err(|e| format!("the etcdctl output's key is not base64: {e}"))?;
+    let value = b64
+        .decode(field("value"))
+        .map_err(|e| format!("the etcdctl output's value is not base64: {e}"))?;
+    Ok(Some(EtcdctlKv { key, value }))
 }
 
 fn shown(name: &[u8]) -> String {
@@ -230,8 +252,13 @@ fn plaintext_encoding(v: &[u8], report: &mut Value) {
 }
 
 fn print_text(r: &Value) -> std::io::Result<()> {
-    let get =
-        |k: &str| r.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+    // Every field may carry text from etcd: shown through display_safe.
+    let get = |k: &str| {
+        r.get(k).map(|v| match v.as_str() {
+            Some(s) => display_safe(s).into_owned(),
+            None => display_safe(&v.to_string()).into_owned(),
+        })
+    };
     if let Some(k) = get("etcd_key") {
         outln!("etcd key:   {k}")?;
     }
@@ -329,9 +356,19 @@ mod tests {
     #[test]
     fn etcdctl_json_is_recognised_and_plain_json_is_not() {
         let j = br#"{"header":{"cluster_id":14841639068965178418,"revision":5},"kvs":[{"key":"L3JlZ2lzdHJ5L3NlY3JldHMvZGVmYXVsdC9zMQ==","value":"azhzAA=="}],"count":1}"#;
-        let kv = etcdctl_json(j).unwrap();
-        assert_eq!(kv.key, "/registry/secrets/default/s1");
+        let kv = etcdctl_json(j).unwrap().unwrap();
+        assert_eq!(kv.key, b"/registry/secrets/default/s1");
         assert_eq!(kv.value, b"k8s\0");
-        assert!(etcdctl_json(br#"{"kind":"ConfigMap","kvs":[]}"#).is_none());
+        assert!(etcdctl_json(br#"{"kind":"ConfigMap","kvs":[]}"#).unwrap().is_none());
+        assert!(etcdctl_json(br#"{"apiVersion":"v1","header":{}}"#).unwrap().is_none());
+        // A key that is not UTF-8 is still etcdctl output (it used to be
+        // read as a raw JSON value: "encrypted: no, encoding: json").
+        let bad = br#"{"header":{"revision":5},"kvs":[{"key":"L2Evgg==","value":"azhzAA=="}]}"#;
+        assert_eq!(etcdctl_json(bad).unwrap().unwrap().key, b"/a/\x82");
+        // etcdctl output without the key, or with bad base64: an error.
+        let missing = br#"{"header":{"cluster_id":1,"member_id":2,"revision":5,"raft_term":2}}"#;
+        assert!(etcdctl_json(missing).err().unwrap().contains("does not exist"));
+        let garbled = br#"{"header":{"revision":5},"kvs":[{"key":"!!"}],"count":1}"#;
+        assert!(etcdctl_json(garbled).err().unwrap().contains("not base64"));
     }
 }

@@ -62,7 +62,8 @@ fn classify(value: &[u8]) -> String {
     use atrest::format::prefix::{StoredValue, parse};
     match parse(value) {
         StoredValue::Encrypted { kind, name, .. } => {
-            format!("encrypted:{}:{}", kind.as_str(), String::from_utf8_lossy(name))
+            let name = String::from_utf8_lossy(name);
+            format!("encrypted:{}:{}", kind.as_str(), atrest::report::display_safe(&name))
         }
         StoredValue::Unterminated { .. } | StoredValue::Unknown { .. } => {
             "encrypted:unknown-prefix".into()

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use super::{Header, Reporter, Summary, describe};
+use super::{Header, Reporter, Summary, describe, display_safe};
 use crate::scan::finding::{Finding, Problem};
 
 /// Problem messages kept per resource and class for the failure text.
@@ -30,17 +30,23 @@ impl<'w> JunitReporter<'w> {
     }
 }
 
-/// Escapes text for XML attributes and character data.
+/// Escapes text for XML attributes and character data. Untrusted text has
+/// been through [`display_safe`] already; as a last line of defence, a
+/// character XML 1.0 does not allow at all (even as a reference) is written
+/// as a visible `\u{…}` escape, so the document always parses. `\n` and
+/// `\t` are kept for the failure text's own lines.
 fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
+        let u = c as u32;
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('?'),
+            '\n' | '\t' => out.push(c),
+            _ if u < 0x20 || matches!(u, 0xFFFE | 0xFFFF) => out.push_str(&format!("\\u{{{u:x}}}")),
             c => out.push(c),
         }
     }
@@ -80,14 +86,14 @@ impl Reporter for JunitReporter<'_> {
         writeln!(
             self.out,
             r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="0">"#,
-            xml(&self.header.source),
+            xml(&display_safe(&self.header.source)),
             self.cases.len()
         )?;
         for (name, case) in &self.cases {
             writeln!(
                 self.out,
                 r#"    <testcase classname="atrest.scan" name="{}" assertions="{}">"#,
-                xml(name),
+                xml(&display_safe(name)),
                 case.objects
             )?;
             if failing(case) {

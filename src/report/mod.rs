@@ -103,24 +103,58 @@ pub fn reporter<'w>(
     }
 }
 
+/// Text from etcd (keys, key names from value prefixes, apiVersion and kind
+/// read from objects) made safe to print in a human report or on a
+/// terminal: control characters (C0, DEL, C1: escape sequences, `\r`, a
+/// `\n` that would forge a report line), bidirectional and other invisible
+/// formatting marks (U+202E), line and paragraph separators and Unicode
+/// noncharacters (invalid in XML) become visible escapes (`\u{1b}`, `\n`).
+/// Text without any comes back borrowed. Machine formats (JSON, JSON Lines)
+/// keep the exact text instead.
+pub fn display_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        let u = c as u32;
+        c.is_control()
+            || matches!(u, 0x061C | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F | 0xFEFF)
+            || (0xFDD0..=0xFDEF).contains(&u)
+            || u & 0xFFFE == 0xFFFE
+    }
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Where a finding is, for one-line messages: `secrets default/s1 (rev 12)`.
+/// Untrusted parts go through [`display_safe`].
 pub(crate) fn locate(f: &Finding) -> String {
     let what = match (&f.resource, &f.namespace, &f.name) {
         (Some(r), Some(ns), Some(n)) => format!("{r} {ns}/{n}"),
         (Some(r), None, Some(n)) => format!("{r} {n}"),
         _ => f.key.clone(),
     };
+    let what = display_safe(&what).into_owned();
     if f.history { format!("{what} (old revision {})", f.revision) } else { what }
 }
 
 /// A one-line description of a problem on a finding.
 pub(crate) fn describe(f: &Finding, p: Problem) -> String {
-    let by = f.key_label();
+    let by = display_safe(&f.key_label()).into_owned();
     match p {
         Problem::Plaintext => format!("{} is stored in plaintext", locate(f)),
         Problem::Undecryptable => {
             let why = match &f.verification {
-                crate::scan::finding::Verification::Failed(r) => format!(": {r}"),
+                crate::scan::finding::Verification::Failed(r) => format!(": {}", display_safe(r)),
                 _ => String::new(),
             };
             format!("{} ({by}) does not decrypt with the config's keys{why}", locate(f))
@@ -137,6 +171,21 @@ pub(crate) fn describe(f: &Finding, p: Problem) -> String {
 mod tests {
     use super::*;
     use crate::scan::finding::{Census, State};
+
+    #[test]
+    fn display_safe_escapes_controls_bidi_and_noncharacters_only() {
+        assert!(matches!(
+            display_safe("secrets default/s1 ünïcode"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(display_safe("a\x1b[31mb\x07"), "a\\u{1b}[31mb\\u{7}");
+        assert_eq!(display_safe("x\ny\rz\t"), "x\\ny\\rz\\t");
+        assert_eq!(display_safe("\u{202e}gnp.exe\u{9b}"), "\\u{202e}gnp.exe\\u{9b}");
+        assert_eq!(
+            display_safe("\u{ffff}\u{fffe}\u{fdd0}\u{1fffe}"),
+            "\\u{ffff}\\u{fffe}\\u{fdd0}\\u{1fffe}"
+        );
+    }
 
     fn finding(name: &str, state: State, problems: Vec<Problem>, history: bool) -> Finding {
         Finding {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use super::{Header, Reporter, Summary, describe, locate};
+use super::{Header, Reporter, Summary, describe, display_safe, locate};
 use crate::scan::finding::{Finding, Problem};
 
 /// Problem lines printed per class before "... and N more".
@@ -27,12 +27,16 @@ impl<'w> TextReporter<'w> {
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            let cells = rows.iter().filter_map(|r| r.get(c));
+            cells.map(|s| display_safe(s).chars().count()).max().unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row
             .iter()
+            .map(|s| display_safe(s))
             .enumerate()
             .map(|(i, s)| {
                 if i == 0 {
@@ -68,14 +72,16 @@ impl Reporter for TextReporter<'_> {
             )?,
         }
         for w in &h.warnings {
-            writeln!(self.out, "warning:  {w}")?;
+            writeln!(self.out, "warning:  {}", display_safe(w))?;
         }
         Ok(())
     }
 
     fn finding(&mut self, f: &Finding) -> io::Result<()> {
         if self.verbose {
-            let mut line = format!("{:<14} {:<22} {}", f.state.as_str(), f.key_label(), locate(f));
+            let label = f.key_label();
+            let label = display_safe(&label);
+            let mut line = format!("{:<14} {:<22} {}", f.state.as_str(), label, locate(f));
             if !f.problems.is_empty() {
                 let names: Vec<&str> = f.problems.iter().map(|p| p.as_str()).collect();
                 line.push_str(&format!("  [{}]", names.join(", ")));
