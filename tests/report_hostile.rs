@@ -78,6 +78,21 @@ fn hostile_keys_are_escaped_in_human_reports_and_junit_stays_xml() {
     assert_eq!(text.lines().filter(|l| l.starts_with("result:")).count(), 1, "{text}");
     assert!(text.contains("aesgcm/\\u{1b}]0;TITLE\\u{7}key"), "{text}");
 
+    // A plaintext value under secrets/ whose key is not UTF-8 is still a
+    // Secret stored in plaintext (it used to be "(not an API object)").
+    let json: serde_json::Value =
+        serde_json::from_slice(&atrest(&["scan", snap, "--format", "json", "--quiet"], b""))
+            .unwrap();
+    let bad = json["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"].as_str().unwrap().starts_with("/registry/secrets/default/bad"))
+        .expect("the non-UTF-8 key is reported");
+    assert_eq!(bad["key"], "/registry/secrets/default/bad\u{fffd}\u{fffd}");
+    assert_eq!(bad["resource"], "secrets", "{bad}");
+    assert_eq!(bad["problems"], serde_json::json!(["plaintext"]), "{bad}");
+
     let junit = dir.path().join("report.xml");
     atrest(&["scan", snap, "--format", "junit", "--output", junit.to_str().unwrap()], b"");
     let parsed = Command::new("python3")

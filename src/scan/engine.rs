@@ -204,7 +204,16 @@ impl<'c> Scanner<'c> {
         current: Option<CurrentState>,
     ) -> Result<Option<Finding>, ScanError> {
         let history = current.is_some();
-        let (object, policy) = match self.mapper.view(&record.key) {
+        // kube-apiserver writes only UTF-8 keys. A key that is not (planted
+        // by hand, or corrupt) is mapped through its lossy text, so that a
+        // plaintext value under `secrets/` is still judged as a Secret.
+        let lossy_key;
+        let mut view = self.mapper.view(&record.key);
+        if view.is_err() && std::str::from_utf8(&record.key).is_err() {
+            lossy_key = String::from_utf8_lossy(&record.key).into_owned();
+            view = self.mapper.view(lossy_key.as_bytes());
+        }
+        let (object, policy) = match view {
             Ok(o) => {
                 let policy = match cache.get(o.group, o.resource) {
                     Some(policy) => policy,
