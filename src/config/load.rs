@@ -125,10 +125,7 @@ pub fn check_bytes(name: &str, bytes: &[u8], opts: &LoadOptions) -> Checked {
                 DiagnosticKind::Decode,
                 FieldPath::root(),
                 Some(Pos { line, column: 1 }),
-                format!(
-                    "error converting YAML to JSON: yaml: invalid UTF-8 at byte {}",
-                    e.valid_up_to()
-                ),
+                format!("yaml: invalid UTF-8 at byte {}", e.valid_up_to()),
             ));
         }
     };
@@ -213,7 +210,7 @@ pub fn load_bytes_with(
     if diagnostics.len() == 1
         && diagnostics[0].kind == DiagnosticKind::Decode
         && diagnostics[0].path.as_str().is_empty()
-        && diagnostics[0].message.starts_with("error converting YAML to JSON: yaml:")
+        && diagnostics[0].message.starts_with("yaml:")
         && checked.raw.is_none()
     {
         let d = diagnostics.remove(0);
@@ -370,7 +367,7 @@ mod tests {
         );
         assert_eq!(
             errors("# only a comment\n"),
-            vec!["1|Object 'Kind' is missing in 'null'".to_string()]
+            vec!["1|Object 'Kind' is missing in the document".to_string()]
         );
         assert!(matches!(load_str("a: [b\n"), Err(LoadError::Syntax { .. })));
     }

@@ -176,7 +176,7 @@ enum Resolved {
     Null,
     Bool,
     Int(Option<i64>),
-    Float,
+    Float(f64),
     Str,
 }
 
@@ -194,8 +194,11 @@ fn resolve(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Resolved {
         | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
             return Resolved::Bool;
         }
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
-        | ".nan" | ".NaN" | ".NAN" => return Resolved::Float,
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Resolved::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Resolved::Float(f64::NAN),
         _ => {}
     }
     let first = text.as_bytes().first().copied().unwrap_or(b'x');
@@ -206,8 +209,13 @@ fn resolve(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Resolved {
     if let Some(v) = parse_go_int(&plain) {
         return Resolved::Int(v);
     }
-    if is_yaml_float(&plain) {
-        return Resolved::Float;
+    // go-yaml takes a float only when strconv.ParseFloat succeeds: out of
+    // range ("1e400") is an error there, and the scalar stays a string.
+    if is_yaml_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
+        && f.is_finite()
+    {
+        return Resolved::Float(f);
     }
     Resolved::Str
 }
@@ -306,6 +314,7 @@ enum View<'a> {
     Null,
     Str(&'a str),
     Int(Option<i64>, &'a str),
+    Float(f64),
     Other(&'static str),
     Seq(&'a [Node]),
     Map,
@@ -320,7 +329,7 @@ fn view(node: &Node) -> View<'_> {
                 Resolved::Null => View::Null,
                 Resolved::Bool => View::Other("bool"),
                 Resolved::Int(v) => View::Int(v, text),
-                Resolved::Float => View::Other("number"),
+                Resolved::Float(f) => View::Float(f),
                 Resolved::Str => View::Str(text),
             }
         }
@@ -330,7 +339,7 @@ fn view(node: &Node) -> View<'_> {
                 S::Null => View::Null,
                 S::Boolean(_) => View::Other("bool"),
                 S::Integer(i) => View::Int(Some(*i), ""),
-                S::FloatingPoint(_) => View::Other("number"),
+                S::FloatingPoint(f) => View::Float(f.into_inner()),
                 S::String(s) => View::Str(s),
             }
         }
@@ -344,7 +353,7 @@ fn json_type(v: &View<'_>) -> &'static str {
     match v {
         View::Null => "null",
         View::Str(_) => "string",
-        View::Int(..) => "number",
+        View::Int(..) | View::Float(_) => "number",
         View::Other(t) => t,
         View::Seq(_) => "array",
         View::Map => "object",
@@ -409,7 +418,7 @@ impl Decoder {
                     self.decode_err(
                         path,
                         pos_of(k),
-                        "error converting YAML to JSON: yaml: invalid map key: a key must be a scalar".into(),
+                        "yaml: invalid map key: a key must be a scalar".into(),
                     );
                     continue;
                 };
@@ -424,7 +433,7 @@ impl Decoder {
                         &path.child(&name),
                         pos_of(k),
                         format!(
-                            "error converting YAML to JSON: yaml: unmarshal errors: line {}: key {} already set in map",
+                            "yaml: unmarshal errors: line {}: key {} already set in map",
                             pos_of(k).line,
                             go_quote(&name)
                         ),
@@ -509,7 +518,7 @@ impl Decoder {
         let root = FieldPath::root();
         if !matches!(view(doc), View::Map) {
             let message = match view(doc) {
-                View::Null => "Object 'Kind' is missing in 'null'".to_string(),
+                View::Null => "Object 'Kind' is missing in the document".to_string(),
                 v => format!(
                     "couldn't get version/kind; json parse error: json: cannot unmarshal {} into Go value of type struct {{ APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }}",
                     json_type(&v)
@@ -784,6 +793,23 @@ impl Decoder {
                     View::Int(Some(i), _) if i32::try_from(i).is_ok() => {
                         kms.cachesize = Some(Spanned { value: i as i32, pos: pos_of(v) })
                     }
+                    // sigs.k8s.io/yaml turns YAML into JSON with json.Marshal,
+                    // so a float arrives as Go prints it: a whole one as an
+                    // integer (accepted), others as a number int32 refuses.
+                    View::Float(f) => match go_json_float(f) {
+                        Ok(text) => match text.parse::<i32>() {
+                            Ok(i) => kms.cachesize = Some(Spanned { value: i, pos: pos_of(v) }),
+                            Err(_) => self.decode_err(
+                                &fp,
+                                pos_of(v),
+                                format!(
+                                    "json: cannot unmarshal number {text} into Go struct field KMSConfiguration.{} of type int32",
+                                    fp.without_indices()
+                                ),
+                            ),
+                        },
+                        Err(e) => self.decode_err(&fp, pos_of(v), e),
+                    },
                     View::Int(_, text) => self.decode_err(
                         &fp,
                         pos_of(v),
@@ -800,19 +826,37 @@ impl Decoder {
                         Ok(ns) => kms.timeout = Some(Spanned { value: ns, pos: pos_of(v) }),
                         Err(e) => self.decode_err(&fp, pos_of(v), e),
                     },
-                    other => {
-                        let t = json_type(&other);
-                        self.decode_err(
-                            &fp,
-                            pos_of(v),
-                            format!("json: cannot unmarshal {t} into Go value of type string"),
-                        );
-                    }
+                    // metav1.Duration's UnmarshalJSON fails with encoding/json's
+                    // UnmarshalTypeError, which sigs.k8s.io/json aliases, so the
+                    // decoder adds the field context as for any other field.
+                    _ => self.type_err(v, &fp, "KMSConfiguration", "string"),
                 },
             }
         }
         Some(Spanned { value: kms, pos: pos_of(node) })
     }
+}
+
+/// A float64 as Go's `json.Marshal` prints it (ES6 number conversion):
+/// shortest digits, plain notation from 1e-6 to below 1e21, otherwise
+/// exponent form with an explicit sign (`1e+21`, `1.5e-7`). Infinities and
+/// NaN are Go's `json: unsupported value` error.
+fn go_json_float(f: f64) -> Result<String, String> {
+    if f.is_nan() {
+        return Err("json: unsupported value: NaN".into());
+    }
+    if f.is_infinite() {
+        return Err(format!("json: unsupported value: {}", if f > 0.0 { "+Inf" } else { "-Inf" }));
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let text = format!("{f:e}");
+        return Ok(match text.split_once('e') {
+            Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
+            _ => text,
+        });
+    }
+    Ok(format!("{f}"))
 }
 
 /// `<<: *anchor` or `<<: [*a, *b]`: the merged mapping's entries.
@@ -851,7 +895,7 @@ pub fn decode(src: &str) -> Result<Decoded, SyntaxError> {
     if let Some(e) = scan_err {
         return Err(SyntaxError {
             pos: Pos { line: e.marker().line(), column: e.marker().col() + 1 },
-            message: format!("error converting YAML to JSON: yaml: {}", e.info()),
+            message: format!("yaml: line {}: {}", e.marker().line(), e.info()),
         });
     }
     let docs = loader.into_documents();
@@ -862,7 +906,7 @@ pub fn decode(src: &str) -> Result<Decoded, SyntaxError> {
             dec.decode_err(
                 &FieldPath::root(),
                 Pos { line: 1, column: 1 },
-                "Object 'Kind' is missing in 'null'".into(),
+                "Object 'Kind' is missing in the document".into(),
             );
             None
         }
@@ -927,13 +971,30 @@ mod tests {
     }
 
     #[test]
+    fn floats_print_as_go_json_marshal_does() {
+        let ok = |f: f64| go_json_float(f).unwrap();
+        assert_eq!(ok(1.0), "1");
+        assert_eq!(ok(1e3), "1000");
+        assert_eq!(ok(0.5), "0.5");
+        assert_eq!(ok(-0.0), "-0");
+        assert_eq!(ok(1e20), "100000000000000000000");
+        assert_eq!(ok(1e21), "1e+21");
+        assert_eq!(ok(1.5e-7), "1.5e-7");
+        assert_eq!(ok(1e-6), "0.000001");
+        assert_eq!(ok(2.5e100), "2.5e+100");
+        assert_eq!(go_json_float(f64::INFINITY).unwrap_err(), "json: unsupported value: +Inf");
+        assert_eq!(go_json_float(f64::NAN).unwrap_err(), "json: unsupported value: NaN");
+    }
+
+    #[test]
     fn scalars_resolve_like_go_yaml_v2() {
         let p = ScalarStyle::Plain;
         assert_eq!(resolve("yes", p, None), Resolved::Bool);
         assert_eq!(resolve("20261128", p, None), Resolved::Int(Some(20261128)));
         assert_eq!(resolve("0x1F", p, None), Resolved::Int(Some(31)));
         assert_eq!(resolve("1_000", p, None), Resolved::Int(Some(1000)));
-        assert_eq!(resolve("1.5e3", p, None), Resolved::Float);
+        assert_eq!(resolve("1.5e3", p, None), Resolved::Float(1500.0));
+        assert_eq!(resolve("1e400", p, None), Resolved::Str);
         assert_eq!(resolve("~", p, None), Resolved::Null);
         assert_eq!(resolve("key-20261128", p, None), Resolved::Str);
         assert_eq!(resolve("2026-11-28", p, None), Resolved::Str);

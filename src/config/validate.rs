@@ -61,39 +61,67 @@ pub fn kms_api_version(kms: &RawKms) -> &str {
 
 fn json_string_list(items: &[Spanned<String>]) -> String {
     let v: Vec<&str> = items.iter().map(|s| s.value.as_str()).collect();
-    serde_json::to_string(&v).unwrap_or_default()
+    go_json(&serde_json::json!(v))
+}
+
+/// `value` as Go's `json.Marshal` prints it: serde_json's text with Go's
+/// HTML-safe escapes (`<`, `>`, `&`, U+2028, U+2029 as `\u003c` …). Those
+/// characters can only stand inside strings, so replacing them in the
+/// serialised text is exact. Object keys come out sorted (callers that
+/// need Go's struct order build the object themselves).
+fn go_json(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    if !text.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The provider as Go's `json.Marshal` prints the internal struct in
 /// `field.Invalid`, with every secret replaced by `REDACTED`.
 fn provider_value(p: &RawProvider) -> String {
     use serde_json::{Value, json};
+    // `keys` absent or null is a nil slice (`null`); `keys: []` is an empty
+    // one (`[]`): the decoder makes a zero-length slice for it.
     let keys = |k: &Option<Spanned<RawKeys>>| match k {
         None => Value::Null,
-        Some(k) => {
-            let list: Vec<Value> = k
-                .value
-                .keys
-                .as_ref()
-                .map(|ks| {
-                    ks.value
-                        .iter()
-                        .map(|key| {
-                            let name = key.name.as_ref().map_or("", |n| n.value.as_str());
-                            let secret = match &key.secret {
-                                Some(s) if !s.value.is_empty() => "REDACTED",
-                                _ => "",
-                            };
-                            json!({"Name": name, "Secret": secret})
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            if list.is_empty() { json!({"Keys": null}) } else { json!({"Keys": list}) }
-        }
+        Some(k) => match k.value.keys.as_ref() {
+            None => json!({"Keys": null}),
+            Some(ks) => {
+                let list: Vec<Value> = ks
+                    .value
+                    .iter()
+                    .map(|key| {
+                        let name = key.name.as_ref().map_or("", |n| n.value.as_str());
+                        let secret = match &key.secret {
+                            Some(s) if !s.value.is_empty() => "REDACTED",
+                            _ => "",
+                        };
+                        json!({"Name": name, "Secret": secret})
+                    })
+                    .collect();
+                json!({"Keys": list})
+            }
+        },
+    };
+    // Objects in Go's struct order (a serde_json object would sort the keys).
+    let ordered = |fields: &[(&str, String)]| {
+        let parts: Vec<String> = fields.iter().map(|(f, v)| format!("\"{f}\":{v}")).collect();
+        format!("{{{}}}", parts.join(","))
     };
     let kms = match &p.kms {
-        None => Value::Null,
+        None => "null".to_string(),
         Some(k) => {
             let k = &k.value;
             let s =
@@ -105,20 +133,23 @@ fn provider_value(p: &RawProvider) -> String {
                 (None, "v1") => json!(DEFAULT_KMS_CACHESIZE),
                 _ => Value::Null,
             };
-            json!({"APIVersion": api, "Name": s(&k.name), "CacheSize": cache,
-                   "Endpoint": s(&k.endpoint), "Timeout": goduration::format(timeout)})
+            ordered(&[
+                ("APIVersion", go_json(&json!(api))),
+                ("Name", go_json(&json!(s(&k.name)))),
+                ("CacheSize", go_json(&cache)),
+                ("Endpoint", go_json(&json!(s(&k.endpoint)))),
+                ("Timeout", go_json(&json!(goduration::format(timeout)))),
+            ])
         }
     };
-    let identity = if p.identity.is_some() { json!({}) } else { Value::Null };
-    let v = json!({"AESGCM": keys(&p.aesgcm), "AESCBC": keys(&p.aescbc),
-                   "Secretbox": keys(&p.secretbox), "Identity": identity, "KMS": kms});
-    // serde_json sorts object keys; Go prints them in struct order.
-    let order = ["AESGCM", "AESCBC", "Secretbox", "Identity", "KMS"];
-    let parts: Vec<String> = order
-        .iter()
-        .map(|k| format!("\"{k}\":{}", v.get(k).cloned().unwrap_or(Value::Null)))
-        .collect();
-    format!("{{{}}}", parts.join(","))
+    let identity = if p.identity.is_some() { "{}" } else { "null" };
+    ordered(&[
+        ("AESGCM", go_json(&keys(&p.aesgcm))),
+        ("AESCBC", go_json(&keys(&p.aescbc))),
+        ("Secretbox", go_json(&keys(&p.secretbox))),
+        ("Identity", identity.to_string()),
+        ("KMS", kms),
+    ])
 }
 
 struct Validator<'o> {
