@@ -788,18 +788,30 @@ impl Decoder {
                 "apiVersion" => kms.api_version = self.string(v, &fp, "KMSConfiguration"),
                 "name" => kms.name = self.string(v, &fp, "KMSConfiguration"),
                 "endpoint" => kms.endpoint = self.string(v, &fp, "KMSConfiguration"),
-                "cachesize" => match view(v) {
-                    View::Null => {}
-                    View::Int(Some(i), _) if i32::try_from(i).is_ok() => {
-                        kms.cachesize = Some(Spanned { value: i as i32, pos: pos_of(v) })
-                    }
-                    // sigs.k8s.io/yaml turns YAML into JSON with json.Marshal,
-                    // so a float arrives as Go prints it: a whole one as an
-                    // integer (accepted), others as a number int32 refuses.
-                    View::Float(f) => match go_json_float(f) {
-                        Ok(text) => match text.parse::<i32>() {
-                            Ok(i) => kms.cachesize = Some(Spanned { value: i, pos: pos_of(v) }),
-                            Err(_) => self.decode_err(
+                "cachesize" => {
+                    // The JSON number the decoder sees: an int as written, a
+                    // float as json.Marshal prints it (sigs.k8s.io/yaml turns
+                    // YAML into JSON with it), so a whole float arrives as an
+                    // integer and is accepted; either way one int32 check.
+                    let number = match view(v) {
+                        View::Null => None,
+                        View::Int(i, text) => Some((i, text.to_string())),
+                        View::Float(f) => match go_json_float(f) {
+                            Ok(text) => Some((text.parse::<i64>().ok(), text)),
+                            Err(e) => {
+                                self.decode_err(&fp, pos_of(v), e);
+                                None
+                            }
+                        },
+                        _ => {
+                            self.type_err(v, &fp, "KMSConfiguration", "int32");
+                            None
+                        }
+                    };
+                    if let Some((i, text)) = number {
+                        match i.and_then(|i| i32::try_from(i).ok()) {
+                            Some(value) => kms.cachesize = Some(Spanned { value, pos: pos_of(v) }),
+                            None => self.decode_err(
                                 &fp,
                                 pos_of(v),
                                 format!(
@@ -807,19 +819,9 @@ impl Decoder {
                                     fp.without_indices()
                                 ),
                             ),
-                        },
-                        Err(e) => self.decode_err(&fp, pos_of(v), e),
-                    },
-                    View::Int(_, text) => self.decode_err(
-                        &fp,
-                        pos_of(v),
-                        format!(
-                            "json: cannot unmarshal number {text} into Go struct field KMSConfiguration.{} of type int32",
-                            fp.without_indices()
-                        ),
-                    ),
-                    _ => self.type_err(v, &fp, "KMSConfiguration", "int32"),
-                },
+                        }
+                    }
+                }
                 _ => match view(v) {
                     View::Null => {}
                     View::Str(s) => match goduration::parse(s) {
