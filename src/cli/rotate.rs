@@ -305,14 +305,12 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
 /// Scans `source` now with `config`'s keys and counts objects per key.
 fn scan_evidence(config: &Path, source: &Path, prefix: &str, ui: &Ui) -> anyhow::Result<Evidence> {
     let started = std::time::Instant::now();
-    let cfg = super::source::load_config_for_reading(config)?;
-    let bytes = atrest::secret::read_key_file(config)
-        .with_context(|| format!("cannot read {}", config.display()))?;
+    let (cfg, config_hash) = super::source::load_config_for_reading_hashed(config)?;
     let mut src = atrest::etcd::open_source(source, &atrest::etcd::OpenOptions::default())
         .with_context(|| format!("cannot read {}", source.display()))?;
     let mut ev = atrest::rotation::evidence::scan_evidence(src.as_mut(), &cfg, prefix)
         .with_context(|| format!("scan of {} failed", source.display()))?;
-    ev.config_hash = Some(file_hash(&bytes));
+    ev.config_hash = Some(config_hash);
     ui.detail(format_args!(
         "evidence: scanned {} with the keys of {} in {}",
         source.display(),

@@ -10,7 +10,7 @@ use atrest::report::{self, Format};
 use atrest::scan::finding::Problem;
 use atrest::scan::{ScanOptions, Scanner};
 
-use super::source::{KeyArchiveArgs, SourceArgs, load_config_for_reading};
+use super::source::{KeyArchiveArgs, SourceArgs, load_config_for_reading_hashed};
 use super::ui::Ui;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -116,7 +116,8 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
         })?;
         fail_on.push(p);
     }
-    let mut config = args.config.as_deref().map(load_config_for_reading).transpose()?;
+    let loaded = args.config.as_deref().map(load_config_for_reading_hashed).transpose()?;
+    let (mut config, config_hash) = loaded.map_or((None, None), |(c, h)| (Some(c), Some(h)));
     match config.as_mut() {
         Some(cfg) => args.archive.apply(cfg)?,
         None if args.archive.key_archive.is_some() => {
@@ -124,13 +125,6 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<u8> {
         }
         None => {}
     }
-    let config_hash = match &args.config {
-        Some(p) => Some(atrest::config::load::content_hash(
-            &atrest::secret::read_key_file(p)
-                .with_context(|| format!("cannot read {}", p.display()))?,
-        )),
-        None => None,
-    };
     match (&args.config, &config_hash) {
         (Some(p), Some(h)) => ui.detail(format_args!("config {} ({h})", p.display())),
         _ => ui.detail(format_args!("no --config: values are classified only, not decrypted")),

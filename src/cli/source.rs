@@ -212,9 +212,17 @@ impl SourceArgs {
 pub fn load_config_for_reading(
     path: &std::path::Path,
 ) -> anyhow::Result<atrest::config::EncryptionConfig> {
+    load_config_for_reading_hashed(path).map(|(config, _)| config)
+}
+
+/// [`load_config_for_reading`], and the `sha256:` hash of the bytes it
+/// loaded (the file is read once).
+pub fn load_config_for_reading_hashed(
+    path: &std::path::Path,
+) -> anyhow::Result<(atrest::config::EncryptionConfig, String)> {
     let mut opts = atrest::config::version::LoadOptions::default();
     opts.gates.kms_v1 = Some(true);
-    atrest::config::load::load_path_with(path, &opts).map_err(|e| {
+    atrest::config::load::load_path_hashed(path, &opts).map_err(|e| {
         anyhow::anyhow!("{e}\nhint: run `atrest validate {}` for details", path.display())
     })
 }

@@ -191,9 +191,22 @@ pub fn load_path(path: &Path) -> Result<EncryptionConfig, LoadError> {
 
 /// Loads a config file, checked against `opts`.
 pub fn load_path_with(path: &Path, opts: &LoadOptions) -> Result<EncryptionConfig, LoadError> {
-    let bytes = crate::secret::read_key_file(path)
-        .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
-    load_bytes_with(&path.display().to_string(), &bytes, opts)
+    load_bytes_with(&path.display().to_string(), &read_config(path)?, opts)
+}
+
+/// [`load_path_with`], and the [`content_hash`] of the very bytes it loaded:
+/// the file is read once, so the hash a report names is the config's.
+pub fn load_path_hashed(
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<(EncryptionConfig, String), LoadError> {
+    let bytes = read_config(path)?;
+    Ok((load_bytes_with(&path.display().to_string(), &bytes, opts)?, content_hash(&bytes)))
+}
+
+fn read_config(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, LoadError> {
+    crate::secret::read_key_file(path)
+        .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })
 }
 
 /// Loads a config from bytes (`name` is used in messages).
