@@ -24,19 +24,19 @@ impl<'w> TextReporter<'w> {
     }
 }
 
+/// Cells may hold text from etcd (resource and key names): each is made
+/// [`display_safe`] once, and the widths are those of what is printed.
 fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> =
+        rows.iter().map(|r| r.iter().map(|s| display_safe(s)).collect()).collect();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            let cells = rows.iter().filter_map(|r| r.get(c));
-            cells.map(|s| display_safe(s).chars().count()).max().unwrap_or(0)
-        })
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let cells: Vec<String> = row
             .iter()
-            .map(|s| display_safe(s))
             .enumerate()
             .map(|(i, s)| {
                 if i == 0 {
