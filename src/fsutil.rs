@@ -117,12 +117,23 @@ pub fn write_output(path: &Path, bytes: &[u8], opts: WriteOptions) -> Result<(),
     write_atomic(path, bytes, opts)
 }
 
+/// What marks [`write_atomic`]'s temporaries: `.<target>.tmp-<pid>-<nanos>-<n>`.
+const TEMP_MARK: &str = ".tmp-";
+
+/// The file name a temporary of [`write_atomic`] was made for (`enc.yaml`
+/// for `.enc.yaml.tmp-12-34-0`), or `None` for a name that is not one. A
+/// caller holding the target's lock uses it to clear what a killed run left.
+pub fn temporary_target(file_name: &str) -> Option<&str> {
+    file_name.strip_prefix('.')?.split_once(TEMP_MARK).map(|(target, _)| target)
+}
+
 fn create_temp(dir: &Path, name: &str, mode: u32) -> io::Result<(PathBuf, File)> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     for attempt in 0..100u32 {
-        let candidate = dir.join(format!(".{name}.tmp-{}-{nanos}-{attempt}", std::process::id()));
+        let candidate =
+            dir.join(format!(".{name}{TEMP_MARK}{}-{nanos}-{attempt}", std::process::id()));
         let mut o = OpenOptions::new();
         o.write(true).create_new(true);
         #[cfg(unix)]
@@ -210,6 +221,17 @@ mod tests {
         assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert_eq!(names.len(), 1, "no temporary left behind");
+    }
+
+    #[test]
+    fn a_temporary_names_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _file) =
+            create_temp(dir.path(), "enc.yaml.20261129T102751Z.bak", 0o600).unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert_eq!(temporary_target(name), Some("enc.yaml.20261129T102751Z.bak"));
+        assert_eq!(temporary_target("enc.yaml"), None);
+        assert_eq!(temporary_target(".enc.yaml.lock"), None);
     }
 
     #[test]

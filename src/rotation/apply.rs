@@ -103,11 +103,11 @@ pub fn write_atomically(target: &Path, bytes: &[u8]) -> Result<(), RotationError
 /// (`.<file>.<timestamp>.bak.tmp-…`).
 pub fn remove_stale_temporaries(target: &Path) {
     let Some(name) = target.file_name().and_then(|n| n.to_str()) else { return };
-    let prefix = format!(".{name}.");
-    let stale = |n: &str| {
-        n.strip_prefix(&prefix)
-            .is_some_and(|rest| rest.starts_with("tmp-") || rest.contains(".bak.tmp-"))
+    // A backup is `<name>.<timestamp>.bak` (see `backup`).
+    let ours = |t: &str| {
+        t == name || t.strip_prefix(name).is_some_and(|r| r.starts_with('.') && r.ends_with(".bak"))
     };
+    let stale = |n: &str| crate::fsutil::temporary_target(n).is_some_and(ours);
     if let Ok(rd) = fs::read_dir(dir_of(target)) {
         for e in rd.flatten() {
             if e.file_name().to_str().is_some_and(stale) {
